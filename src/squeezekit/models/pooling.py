@@ -1,0 +1,80 @@
+"""Max-pooling with Caffe's ceil rounding, which the original SqueezeNets were trained with."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="squeezekit")
+class RoundedMaxPooling2D(layers.Layer):
+    """Max-pooling without padding whose output size rounds up (``"ceil"``, Caffe) or down (``"floor"``).
+
+    Caffe computes ``ceil((size - pool_size) / strides) + 1`` outputs: a 14-pixel map pools to 7 where
+    Keras' "valid" pooling gives 6 (odd sizes agree; "same" pooling gives 57 for 113 where both give
+    56). Since ``ceil(a / s) == floor((a + s - 1) / s)``,
+    ceil mode equals floor mode on a map padded by ``strides - 1`` pixels at the bottom and right; the
+    pad never fills a whole window when ``pool_size >= strides``. The pad value must not win the max:
+    ``pad_value=0.0`` is exact after a ReLU (inputs are >= 0) and exports as a plain zero pad, while the
+    default ``-inf`` is exact for any input.
+    """
+
+    def __init__(
+        self,
+        pool_size: int = 3,
+        strides: int = 2,
+        rounding: str = "ceil",
+        pad_value: float = float("-inf"),
+        data_format: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if rounding not in ("ceil", "floor"):
+            raise ValueError(f"Expected rounding to be 'ceil' or 'floor'. Received: rounding={rounding!r}")
+        if pool_size < strides:
+            raise ValueError(
+                f"Expected pool_size >= strides. Received: pool_size={pool_size}, strides={strides}"
+            )
+        self.pool_size = pool_size
+        self.strides = strides
+        self.rounding = rounding
+        self.pad_value = float(pad_value)
+        self.data_format = data_format or keras.config.image_data_format()
+
+    def _padding(self):
+        extra = (0, self.strides - 1)
+        if self.data_format == "channels_last":
+            return [(0, 0), extra, extra, (0, 0)]
+        return [(0, 0), (0, 0), extra, extra]
+
+    def call(self, inputs):
+        if self.rounding == "ceil" and self.strides > 1:
+            inputs = ops.pad(inputs, self._padding(), constant_values=self.pad_value)
+        return ops.max_pool(
+            inputs, self.pool_size, self.strides, padding="valid", data_format=self.data_format
+        )
+
+    def _pooled(self, size):
+        if size is None:
+            return None
+        span = size - self.pool_size
+        if self.rounding == "ceil":
+            return -(-span // self.strides) + 1
+        return span // self.strides + 1
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        for axis in axes:
+            shape[axis] = self._pooled(shape[axis])
+        return tuple(shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "pool_size": self.pool_size,
+            "strides": self.strides,
+            "rounding": self.rounding,
+            "pad_value": self.pad_value,
+            "data_format": self.data_format,
+        }

@@ -1,0 +1,138 @@
+"""Image loading, preprocessing and decoding of predictions: numpy and Pillow only.
+
+The Keras path (``squeezekit evaluate``) and the TensorFlow-free runtime both use these functions, so
+a model sees the same pixels whichever engine runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from squeezekit.config import CAFFE_PREPROCESSING, Preprocessing
+
+# Refuse images whose pixel count could exhaust memory (Pillow warns at 89 MP and errors at twice that;
+# we turn its warning into an error as well).
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+class ImageError(ValueError):
+    """An input file is not an image that can be decoded; the message says why."""
+
+
+def load_image(path: str | os.PathLike, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
+    """Read an image file as an RGB uint8 array, resized and center-cropped as ``preprocessing`` says.
+
+    Any mode Pillow reads (grayscale, palette, CMYK, RGBA, 16-bit) becomes 8-bit RGB; the EXIF
+    orientation is applied; transparency is composited onto white.
+    """
+    from PIL import Image, ImageOps
+
+    path = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+            with Image.open(path) as image:
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                rgb = _to_rgb(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"{path}: refused as a decompression bomb ({error})") from None
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{path}: not a readable image ({error})") from None
+    return resize_and_crop(rgb, preprocessing)
+
+
+def _to_rgb(image):
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit (or 32-bit integer) grayscale: scale to 8 bits instead of clipping at 255.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def resize_and_crop(image, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
+    """Resize the shorter side to ``preprocessing.resize`` (bilinear), center-crop ``preprocessing.crop``.
+
+    The longer side becomes ``round(long * resize / short)``; the crop's offset is
+    ``(size - crop) // 2``, so an odd margin leaves its extra pixel at the right and bottom.
+    """
+    width, height = image.size
+    short = min(width, height)
+    if short != preprocessing.resize:
+        from PIL import Image
+
+        target = preprocessing.resize
+        if width <= height:
+            size = (target, max(target, round(height * target / width)))
+        else:
+            size = (max(target, round(width * target / height)), target)
+        image = image.resize(size, Image.BILINEAR)
+        width, height = image.size
+    left, top = (width - preprocessing.crop) // 2, (height - preprocessing.crop) // 2
+    image = image.crop((left, top, left + preprocessing.crop, top + preprocessing.crop))
+    return np.asarray(image, dtype=np.uint8)
+
+
+def preprocess_input(x, data_format: str | None = None, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
+    """Turn RGB images with values in 0..255 into what the weights expect (keras.applications style).
+
+    Args:
+        x: array of shape (..., height, width, 3) for channels_last or (..., 3, height, width) for
+            channels_first, RGB, 0..255.
+        data_format: "channels_last" (default) or "channels_first".
+        preprocessing: the weights' ``Preprocessing``; the default is the Caffe convention of the
+            pretrained SqueezeNets (BGR, mean [104, 117, 123] subtracted, no scaling).
+
+    Returns:
+        A float32 numpy array of the same shape.
+    """
+    data_format = data_format or "channels_last"
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(f"Expected data_format 'channels_last' or 'channels_first'. Received: {data_format!r}")
+    x = np.asarray(x, dtype=np.float32)
+    axis = -1 if data_format == "channels_last" else -3
+    if x.ndim < 3 or x.shape[axis] != 3:
+        raise ValueError(f"Expected RGB images with 3 channels on axis {axis}. Received shape: {x.shape}")
+    if preprocessing.channel_order == "BGR":
+        x = np.flip(x, axis=axis)
+    mean_shape = [1] * x.ndim
+    mean_shape[axis] = 3
+    x = (x - np.asarray(preprocessing.mean, np.float32).reshape(mean_shape)) * np.float32(preprocessing.scale)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def decode_predictions(preds, top: int = 5, labels: Sequence[tuple[str, str]] | None = None):
+    """Top-``top`` classes per image as lists of ``(wnid, name, probability)``, best first.
+
+    ``labels`` is a sequence of (wnid, name) in class-index order; by default the ImageNet-1k class
+    list (resolved from ``SQUEEZEKIT_DATA_DIR`` or downloaded and hash-checked).
+    """
+    preds = np.asarray(preds)
+    if preds.ndim != 2:
+        raise ValueError(f"Expected a 2-D batch of class scores. Received shape: {preds.shape}")
+    if labels is None:
+        from squeezekit.labels import imagenet_labels
+
+        labels = imagenet_labels()
+    if preds.shape[1] != len(labels):
+        raise ValueError(f"Expected {len(labels)} class scores per image. Received shape: {preds.shape}")
+    top = max(1, min(int(top), preds.shape[1]))
+    results = []
+    for row in preds:
+        best = np.argsort(-row, kind="stable")[:top]
+        results.append([(labels[i][0], labels[i][1], float(row[i])) for i in best])
+    return results

@@ -1,0 +1,31 @@
+"""Shared fixtures.
+
+Real data comes from ``SQUEEZEKIT_DATA_DIR`` (the layout of ``../shared/data``). In CI the data is
+always present, so a test that needs it fails there instead of silently skipping.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _data_dir_or_none() -> Path | None:
+    value = os.environ.get("SQUEEZEKIT_DATA_DIR")
+    if value and Path(value).is_dir():
+        return Path(value).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data folder; fails under CI when it is missing, skips elsewhere."""
+    path = _data_dir_or_none()
+    if path is None:
+        message = "SQUEEZEKIT_DATA_DIR is not set to an existing folder (see ../shared/data/README.md)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
