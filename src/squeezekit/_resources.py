@@ -14,6 +14,7 @@ file that looks complete. A cached copy that fails its hash is replaced by a fre
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -112,6 +113,14 @@ def resolve(file: DataFile, *, download: bool = True) -> Path:
     return download_file(file, cached)
 
 
+def _read_block(response, url: str) -> bytes:
+    """The next block of a download; a network failure mid-body becomes a WeightFileError naming the URL."""
+    try:
+        return response.read(1 << 16)
+    except (OSError, http.client.HTTPException) as error:
+        raise WeightFileError(url, f"the download broke off ({error!r}); nothing was kept") from error
+
+
 def download_file(file: DataFile, destination: Path) -> Path:
     """Download ``file.url`` to ``destination`` atomically, with a progress bar, and verify the hash."""
     from squeezekit._progress import progress_bar
@@ -132,7 +141,7 @@ def download_file(file: DataFile, destination: Path) -> Path:
             with response:
                 total = int(response.headers.get("Content-Length") or 0) or file.size
                 with progress_bar(total=total, desc=f"downloading {file.filename}", unit="B", unit_scale=True) as bar:
-                    while block := response.read(1 << 16):
+                    while block := _read_block(response, file.url):
                         handle.write(block)
                         bar.update(len(block))
             handle.flush()

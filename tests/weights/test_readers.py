@@ -121,6 +121,8 @@ def test_parse_prototxt_scalars_messages_and_repeats() -> None:
         ("layer { type: 'Convolution' convolution_param { num_output: 1 kernel_h: 1 kernel_w: 3 } }", "non-square"),
         ("layer { type: 'Convolution' convolution_param { num_output: 1 } }", "kernel_size"),
         ("layer { type: 'Convolution' convolution_param { num_output: 'many' kernel_size: 1 } }", "num_output"),
+        ("layer { type: 'Convolution' convolution_param: 3 }", "block"),
+        ("layer { type: 'Convolution' type: 'Pooling' }", "single strings"),
     ],
 )
 def test_prototxt_errors_name_source_and_place(text: str, fragment: str) -> None:

@@ -63,7 +63,7 @@ class CaffeLayer:
     blobs: list[np.ndarray]
 
 
-Span = tuple[int, int]
+_Span = tuple[int, int]
 """``(start, end)`` byte range of a non-varint field's payload inside the file."""
 
 
@@ -95,7 +95,7 @@ class _Wire:
             raise self.error(f"varint ending at byte {pos} overflows 64 bits")
         return value, pos
 
-    def fields(self, span: Span) -> Iterator[tuple[int, int, int | Span]]:
+    def fields(self, span: _Span) -> Iterator[tuple[int, int, int | _Span]]:
         """Yield ``(field number, wire type, value)`` of the message in ``span``.
 
         ``value`` is the integer of a varint, else the ``(start, end)`` span of the payload.
@@ -125,20 +125,20 @@ class _Wire:
             yield field, wire, (pos, pos + size)
             pos += size
 
-    def message(self, wire: int, value: int | Span, what: str) -> Span:
+    def message(self, wire: int, value: int | _Span, what: str) -> _Span:
         """The span of an embedded message (or string), checking it is length-delimited."""
         if wire != _LENGTH:
             raise self.error(f"{what} has wire type {wire}, expected a length-delimited field")
         return value
 
-    def string(self, wire: int, value: int | Span, what: str) -> str:
+    def string(self, wire: int, value: int | _Span, what: str) -> str:
         start, end = self.message(wire, value, what)
         try:
             return self.data[start:end].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise self.error(f"{what} at byte {start} is not valid UTF-8") from exc
 
-    def varints(self, wire: int, value: int | Span, what: str) -> list[int]:
+    def varints(self, wire: int, value: int | _Span, what: str) -> list[int]:
         """Values of a repeated varint field, packed (length-delimited) or not."""
         if wire == _VARINT:
             return [value]
@@ -149,7 +149,7 @@ class _Wire:
             values.append(number)
         return values
 
-    def numbers(self, wire: int, value: int | Span, dtype: str, what: str) -> np.ndarray:
+    def numbers(self, wire: int, value: int | _Span, dtype: str, what: str) -> np.ndarray:
         """Values of a repeated fixed-width number field, packed (length-delimited) or not."""
         itemsize = np.dtype(dtype).itemsize
         unpacked = _FIXED32 if itemsize == 4 else _FIXED64
@@ -166,7 +166,7 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _blob(wire: _Wire, span: Span, where: str) -> np.ndarray:
+def _blob(wire: _Wire, span: _Span, where: str) -> np.ndarray:
     """Decode a ``BlobProto`` into a float32 array of its declared shape.
 
     Like Caffe's ``Blob::FromProto``, the legacy ``num``/``channels``/``height``/``width`` fields
@@ -201,7 +201,7 @@ def _blob(wire: _Wire, span: Span, where: str) -> np.ndarray:
     return values.reshape(dims)
 
 
-def _layer(wire: _Wire, span: Span, legacy: bool, index: int) -> CaffeLayer:
+def _layer(wire: _Wire, span: _Span, legacy: bool, index: int) -> CaffeLayer:
     name_field, type_field, blobs_field = (4, 5, 6) if legacy else (1, 2, 7)
     name, kind, blob_spans = "", "", []
     where = f"layer #{index}"

@@ -10,7 +10,6 @@ files' hashes, so the second load skips decoding.
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
@@ -108,5 +107,4 @@ def assign_arrays(model, arrays: dict[str, np.ndarray], *, include_top: bool = T
 
 def load_pretrained_weights(model, entry: PretrainedWeights, *, include_top: bool = True) -> None:
     """Load an entry's weights into a model built for it."""
-    source = os.fspath(resolve(next(iter(entry.files.values()))))
-    assign_arrays(model, pretrained_arrays(entry), include_top=include_top, source=source)
+    assign_arrays(model, pretrained_arrays(entry), include_top=include_top, source=entry.name)

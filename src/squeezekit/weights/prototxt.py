@@ -158,9 +158,10 @@ def _layers(parsed: dict[str, Any], source: str) -> list[dict[str, Any]]:
     # Modern files use ``layer``, legacy (V1) files ``layers``; a file uses one or the other.
     layers = _messages(parsed, "layer", source) + _messages(parsed, "layers", source)
     for layer in layers:
-        for key in ("name", "type", "bottom", "top"):
-            if not all(isinstance(value, str) for value in repeated(layer, key)):
-                raise WeightFileError(source, f"layer {layer.get('name')!r}: {key} must be a string")
+        if not all(isinstance(layer.get(key, ""), str) for key in ("name", "type")):
+            raise WeightFileError(source, f"layer {layer.get('name')!r}: name and type must be single strings")
+        if not all(isinstance(value, str) for key in ("bottom", "top") for value in repeated(layer, key)):
+            raise WeightFileError(source, f"layer {layer.get('name')!r}: bottom and top must be strings")
     return layers
 
 

@@ -21,6 +21,8 @@ _OPENVINO_COMMIT = "c2c0e5e0e0c7e898db976e8de76fa097b02c8077"
 _OPENVINO_RAW = f"https://raw.githubusercontent.com/OmniXRI/OpenVINO_OpenCV_Squeezenet/{_OPENVINO_COMMIT}"
 _DEEPSCALE_COMMIT = "51147dc0681638c28aad593b9e923f3500117125"
 _DEEPSCALE_RAW = f"https://raw.githubusercontent.com/DeepScale/SqueezeNet/{_DEEPSCALE_COMMIT}"
+# Keras model, TensorFlow backend, on the shared sample-1000 (one ImageNet training photo per class).
+_ACCURACY_COMMAND = "python benchmarks/pretrained_accuracy.py"
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ register(
         parameters=1_248_424,
         # The release's conv_final has pad 1 on its 1x1 kernel: a 15x15 map at 227 input.
         config_overrides={"classifier_pad": 1},
-        metrics={},
+        metrics={"imagenet-sample-1000": {"top1": 0.625, "top5": 0.838, "n": 1000, "command": _ACCURACY_COMMAND}},
     ),
     default=True,
 )
@@ -148,7 +150,7 @@ register(
         },
         reader="openvino_ir",
         parameters=1_235_496,
-        metrics={},
+        metrics={"imagenet-sample-1000": {"top1": 0.621, "top5": 0.841, "n": 1000, "command": _ACCURACY_COMMAND}},
     ),
     default=True,
 )

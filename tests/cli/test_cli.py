@@ -1,0 +1,71 @@
+"""The command line: output, JSON, exit statuses and one-line errors."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from squeezekit.cli.main import main
+
+
+def run_cli(capsys, *argv):
+    status = main(list(argv))
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_summary_table(capsys):
+    status, out, err = run_cli(capsys, "summary", "squeezenet1_0", "--input-size", "227")
+    assert status == 0, err
+    assert "1,248,424" in out and "fire9" in out and "55x55x96" in out
+    assert "48.8x" in out  # AlexNet's 60,965,224 parameters / 1,248,424
+
+
+def test_summary_json_with_overrides(capsys):
+    status, out, _ = run_cli(capsys, "summary", "squeezenet1_1", "--squeeze-ratio", "0.25", "--pct-3x3", "0.75",
+                             "--classes", "10", "--input-size", "32", "--json")
+    assert status == 0
+    report = json.loads(out)
+    fire2 = next(layer for layer in report["layers"] if layer["name"] == "fire2")
+    assert (fire2["s1x1"], fire2["e1x1"], fire2["e3x3"]) == (32, 32, 96)
+    assert report["config"]["squeeze_ratio"] == 0.25
+    assert report["size_bytes"]["6"] == pytest.approx(report["parameters"] * 6 / 8)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["summary", "squeezenet1_1", "--squeeze-ratio", "0"], "squeeze_ratio"),
+        (["summary", "squeezenet1_1", "--pct-3x3", "1.5"], "pct_3x3"),
+        (["summary", "squeezenet7"], "Unknown architecture"),
+        (["summary", "squeezenet1_1", "--input-size", "12"], "at least 25"),
+        (["summary", "squeezenet1_1", "--classes", "0"], "--classes"),
+        (["summary", "squeezenet1_1", "--bypass", "dense"], "bypass"),
+    ],
+)
+def test_bad_input_is_one_line_and_status_2(capsys, argv, fragment):
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 2
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_console_script_exit_status_and_help():
+    """The installed entry point itself: --help, and status 2 on usage errors, in a fresh process."""
+    exe = shutil.which("squeezekit", path=os.path.dirname(sys.executable)) or "squeezekit"
+    help_run = subprocess.run([exe, "summary", "--help"], capture_output=True, text=True, timeout=120)
+    assert help_run.returncode == 0 and "--squeeze-ratio" in help_run.stdout
+    bad = subprocess.run([exe, "summary", "squeezenet1_1", "--freq", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "freq" in bad.stderr and "Traceback" not in bad.stderr
+    none = subprocess.run([exe], capture_output=True, text=True, timeout=120)
+    assert none.returncode == 2
+
+
+def test_summary_does_not_import_keras():
+    code = "import sys; from squeezekit.cli.main import main; main(['summary', 'squeezenet1_1']); " \
+           "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
