@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ def pretrained_arrays(entry: PretrainedWeights) -> dict[str, np.ndarray]:
         try:
             with np.load(path, allow_pickle=False) as stored:
                 return {key: stored[key] for key in stored.files}
-        except (OSError, ValueError, EOFError):
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             pass  # A damaged cache entry is rebuilt below from the verified sources.
     arrays = caffe_to_keras_arrays(read_source(entry))
     buffer = io.BytesIO()
