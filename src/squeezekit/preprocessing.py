@@ -23,20 +23,22 @@ class ImageError(ValueError):
     """An input file is not an image that can be decoded; the message says why."""
 
 
-def load_image(path: str | os.PathLike, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
+def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
     """Read an image file as an RGB uint8 array, resized and center-cropped as ``preprocessing`` says.
 
     Any mode Pillow reads (grayscale, palette, CMYK, RGBA, 16-bit) becomes 8-bit RGB; the EXIF
-    orientation is applied; transparency is composited onto white.
+    orientation is applied; transparency is composited onto white. ``path`` may also be a binary
+    file object.
     """
     from PIL import Image, ImageOps
 
-    path = os.fspath(path)
+    source = path
+    path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(path, "name", "<stream>")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-            with Image.open(path) as image:
+            with Image.open(source) as image:
                 image.load()
                 image = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(image)

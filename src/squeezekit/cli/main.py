@@ -17,6 +17,8 @@ from squeezekit import __version__
 COMMANDS = {
     "summary": ("summary", "print the paper's Table 1 for an architecture: sizes, filters, parameters"),
     "evaluate": ("evaluate", "top-1/top-5 accuracy of a model on a folder of labelled images"),
+    "predict": ("predict", "classify images (no TensorFlow needed): files, folders, globs"),
+    "export": ("export", "export to LiteRT, ONNX or SavedModel (float or int8) and check the result"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

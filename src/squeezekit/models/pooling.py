@@ -41,15 +41,25 @@ class RoundedMaxPooling2D(layers.Layer):
         self.pad_value = float(pad_value)
         self.data_format = data_format or keras.config.image_data_format()
 
-    def _padding(self):
-        extra = (0, self.strides - 1)
-        if self.data_format == "channels_last":
-            return [(0, 0), extra, extra, (0, 0)]
-        return [(0, 0), (0, 0), extra, extra]
+    def _ceil_padding(self, shape):
+        """Bottom/right pad that makes floor pooling count like ceil pooling.
+
+        With a known size the pad is the exact remainder, usually none: at 224x224 every SqueezeNet
+        v1.1 map is odd-sized and ceil equals floor, so no Pad op reaches exported graphs. With an
+        unknown size ``strides - 1`` pixels are always enough.
+        """
+        axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
+        padding = [(0, 0)] * 4
+        for axis in axes:
+            size = shape[axis]
+            padding[axis] = (0, self.strides - 1 if size is None else (-(size - self.pool_size)) % self.strides)
+        return padding
 
     def call(self, inputs):
         if self.rounding == "ceil" and self.strides > 1:
-            inputs = ops.pad(inputs, self._padding(), constant_values=self.pad_value)
+            padding = self._ceil_padding(tuple(inputs.shape))
+            if any(after for _, after in padding):
+                inputs = ops.pad(inputs, padding, constant_values=self.pad_value)
         return ops.max_pool(
             inputs, self.pool_size, self.strides, padding="valid", data_format=self.data_format
         )

@@ -1,0 +1,127 @@
+"""A classifier over an exported model: preprocessing, batching and top-k, without TensorFlow or Keras."""
+
+from __future__ import annotations
+
+import glob
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from squeezekit.metadata import ModelMetadata, read_sidecar
+from squeezekit.preprocessing import ImageError, load_image, preprocess_input
+from squeezekit.runtime.engines import open_engine, softmax
+from squeezekit.weights.errors import WeightFileError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+@dataclass
+class ImageResult:
+    """The top-k classes of one image, or why it could not be classified."""
+
+    file: str
+    top: list[tuple[str, str, float]] | None = None  # (class id, name, probability)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        if self.error is not None:
+            return {"file": self.file, "error": self.error}
+        return {"file": self.file,
+                "predictions": [{"id": i, "label": name, "probability": round(p, 6)} for i, name, p in self.top]}
+
+
+class Classifier:
+    """``Classifier.load(spec)`` for a ``.onnx``/``.tflite`` file or a pretrained name."""
+
+    def __init__(self, engine, metadata: ModelMetadata, source: str):
+        self.engine = engine
+        self.metadata = metadata
+        self.source = source
+        self._labels = metadata.labels
+        # int8 LiteRT files end at the class scores (see squeezekit.export.litert).
+        self._needs_softmax = metadata.extra.get("outputs") == "scores"
+
+    @classmethod
+    def load(cls, spec: str | os.PathLike, threads: int | None = None) -> "Classifier":
+        path = Path(spec)
+        if not path.exists():
+            from squeezekit.runtime.pretrained import is_pretrained_name, pretrained_artefact
+
+            if not is_pretrained_name(str(spec)):
+                raise ValueError(f"{spec}: no such model file, and not a pretrained name (squeezenet1_0, squeezenet1_1)")
+            path = pretrained_artefact(str(spec))
+        if path.is_dir():
+            raise ValueError(f"{spec}: is a folder, expected a .onnx or .tflite model file")
+        if path.suffix.lower() == ".sqz":
+            raise ValueError(f"{spec}: .sqz files are not supported yet")
+        engine = open_engine(path, threads)
+        if engine.metadata is not None:
+            metadata = ModelMetadata.from_dict(engine.metadata)
+        else:
+            metadata = read_sidecar(path)
+            if metadata is None:
+                raise WeightFileError(path, f"no squeezekit metadata in the file nor in {path.name}.json beside it")
+        return cls(engine, metadata, os.fspath(path))
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.metadata.preprocessing.crop, self.metadata.preprocessing.crop
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a preprocessed NHWC float32 batch (what the engine itself takes)."""
+        out = self.engine(batch)
+        return softmax(out) if self._needs_softmax else out
+
+    def top_k(self, probabilities: np.ndarray, k: int) -> list[list[tuple[str, str, float]]]:
+        k = max(1, min(k, probabilities.shape[1]))
+        best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        return [[(*self._labels[i], float(row[i])) for i in indices] for row, indices in zip(probabilities, best)]
+
+    def classify(self, paths: Iterable[str | os.PathLike], *, top_k: int = 5, batch_size: int = 16) -> Iterator[ImageResult]:
+        """Classify image files in batches; a file that cannot be read yields an ``ImageResult`` with ``error``."""
+        paths = [os.fspath(p) for p in paths]
+        preprocessing = self.metadata.preprocessing
+
+        def load(path):
+            try:
+                return load_image(path, preprocessing), None
+            except (ImageError, OSError) as error:
+                return None, str(error) if isinstance(error, ImageError) else f"{path}: {error.strerror or error}"
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            for offset in range(0, len(paths), batch_size):
+                chunk = paths[offset: offset + batch_size]
+                loaded = list(pool.map(load, chunk))
+                good = [(p, a) for p, (a, _) in zip(chunk, loaded) if a is not None]
+                tops = iter(())
+                if good:
+                    batch = preprocess_input(np.stack([a for _, a in good]), preprocessing=preprocessing)
+                    tops = iter(self.top_k(self.predict(batch), top_k))
+                for path, (array, error) in zip(chunk, loaded):
+                    yield ImageResult(path, top=next(tops)) if array is not None else ImageResult(path, error=error)
+
+
+def expand_inputs(inputs: Iterable[str]) -> tuple[list[str], list[ImageResult]]:
+    """Files, folders (their image files, recursively) and glob patterns -> (files, problems)."""
+    files, problems = [], []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(ImageResult(item, error=f"{item}: no image files in this folder"))
+            files.extend(found)
+        elif path.exists():
+            files.append(item)
+        elif glob.has_magic(item):
+            matched = sorted(p for p in glob.glob(item, recursive=True) if Path(p).is_file())
+            if not matched:
+                problems.append(ImageResult(item, error=f"{item}: the pattern matches no file"))
+            files.extend(matched)
+        else:
+            problems.append(ImageResult(item, error=f"{item}: no such file or folder"))
+    return files, problems

@@ -1,0 +1,122 @@
+"""Inference engines behind one numpy-in, numpy-out call: ONNX Runtime and LiteRT, imported lazily."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from squeezekit.weights.errors import WeightFileError
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class OnnxEngine:
+    """An ONNX Runtime session on the CPU; ``metadata`` is the JSON squeezekit stores in the model."""
+
+    kind = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises its own exception types for foreign files
+            raise WeightFileError(path, f"not a loadable ONNX model ({str(error).splitlines()[0][:200]})") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise WeightFileError(path, "expected one 4-D image input (batch, height, width, channels)")
+        self.input_name = inputs[0].name
+        self.input_shape = tuple(inputs[0].shape)
+        self.threads = options.intra_op_num_threads
+        stored = self.session.get_modelmeta().custom_metadata_map.get("squeezekit")
+        self.metadata = json.loads(stored) if stored else None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: batch})[0]
+
+
+class LiteRTEngine:
+    """A LiteRT (TensorFlow Lite) interpreter with its default XNNPACK delegate.
+
+    Integer inputs and outputs (fully quantised models) are (de)quantised here, so callers always pass
+    and get float32.
+    """
+
+    kind = "litert"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.threads = threads or default_threads()
+        try:
+            with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr at every start
+                self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=self.threads)
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise WeightFileError(path, f"not a loadable LiteRT model ({str(error).splitlines()[0][:200]})") from None
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(inputs[0]["shape"]) != 4:
+            raise WeightFileError(path, "expected one 4-D image input (batch, height, width, channels)")
+        self._input, self._output = inputs[0], outputs[0]
+        self.input_shape = tuple(int(d) for d in self._input["shape_signature"])
+        self._batch = int(self._input["shape"][0])
+        self.metadata = None
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] != self._batch:
+            self.interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
+            self.interpreter.allocate_tensors()
+            self._input = self.interpreter.get_input_details()[0]
+            self._output = self.interpreter.get_output_details()[0]
+            self._batch = batch.shape[0]
+        dtype = self._input["dtype"]
+        if dtype != np.float32:
+            scale, zero_point = self._input["quantization"]
+            info = np.iinfo(dtype)
+            batch = np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
+        self.interpreter.set_tensor(self._input["index"], batch)
+        self.interpreter.invoke()
+        out = self.interpreter.get_tensor(self._output["index"])
+        if out.dtype != np.float32:
+            scale, zero_point = self._output["quantization"]
+            out = (out.astype(np.float32) - zero_point) * scale
+        return out.copy() if out.dtype == np.float32 else out
+
+
+class _quiet_stderr:
+    """Silence the C++ runtime's messages on file descriptor 2 for the duration of a block."""
+
+    def __enter__(self):
+        import sys
+
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+    def __exit__(self, *exc):
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+
+
+def open_engine(path: str | os.PathLike, threads: int | None = None):
+    suffix = os.fspath(path).lower().rsplit(".", 1)[-1]
+    if suffix == "onnx":
+        return OnnxEngine(path, threads)
+    if suffix == "tflite":
+        return LiteRTEngine(path, threads)
+    raise ValueError(f"{path}: unknown model format (expected .onnx or .tflite)")

@@ -1,0 +1,105 @@
+"""Artefacts for pretrained names, built by the runtime itself: no TensorFlow, no Keras.
+
+The converted weights (numpy) become an ONNX graph (``onnx``), which ONNX Runtime's own tools quantise
+to int8 with calibration images; the int8 model is used only if it agrees with the float32 one
+(top-1 agreement at least ``INT8_THRESHOLD`` on the calibration images), else the float32 model is. Both are cached in
+``SQUEEZEKIT_HOME/artefacts``, keyed by the weights' checksum.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from squeezekit._resources import atomic_write_bytes, cache_dir
+from squeezekit.export.check import DEFAULT_THRESHOLDS
+
+INT8_THRESHOLD = DEFAULT_THRESHOLDS["int8"]
+
+
+def is_pretrained_name(name: str) -> bool:
+    from squeezekit.weights import default_pretrained_names, list_pretrained
+
+    return name in default_pretrained_names() or name in list_pretrained()
+
+
+def _artefact_dir() -> Path:
+    return cache_dir() / "artefacts"
+
+
+def runtime_metadata(entry, precision: str, check: dict | None = None) -> dict:
+    from squeezekit.metadata import imagenet_metadata
+
+    metadata = imagenet_metadata(entry.name, entry.preprocessing).to_dict()
+    metadata["extra"] = {"source_model": entry.name, "precision": precision, "input_size": list(entry.input_shape),
+                         "check": check}
+    return metadata
+
+
+def build_fp32(entry, path: Path) -> Path:
+    import onnx
+
+    from squeezekit.config import get_preset
+    from squeezekit.export.onnx_graph import build_onnx_model
+    from squeezekit.weights.convert import pretrained_arrays
+
+    config = get_preset(entry.arch).replace(**entry.config_overrides)
+    model = build_onnx_model(
+        config, pretrained_arrays(entry), input_size=entry.input_shape[:2], metadata=runtime_metadata(entry, "float32")
+    )
+    atomic_write_bytes(path, model.SerializeToString())
+    return path
+
+
+def build_int8(entry, fp32_path: Path, path: Path) -> tuple[Path, dict]:
+    """Quantise, check against float32, and return the path and the check report."""
+    import tempfile
+
+    import onnx
+
+    from squeezekit.export.calibration import calibration_images
+    from squeezekit.export.check import compare, predict_in_batches
+    from squeezekit.export.onnx_quantize import quantize_onnx_int8
+    from squeezekit.runtime.engines import OnnxEngine
+
+    images = calibration_images(None, entry.preprocessing)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        quantized = quantize_onnx_int8(fp32_path, Path(scratch) / "int8.onnx", images)
+        report = compare(predict_in_batches(OnnxEngine(fp32_path), images),
+                         predict_in_batches(OnnxEngine(quantized), images), INT8_THRESHOLD)
+        model = onnx.load(quantized)
+        from onnx import helper
+
+        helper.set_model_props(model, {"squeezekit": json.dumps(runtime_metadata(entry, "int8", report.to_dict()))})
+        atomic_write_bytes(path, model.SerializeToString())
+    return path, report.to_dict()
+
+
+def pretrained_artefact(name: str, precision: str = "auto") -> Path:
+    """Path of a cached ONNX artefact for a pretrained name, built on first use.
+
+    ``precision`` is "float32", "int8", or "auto": int8 when it passed its check, else float32.
+    """
+    from squeezekit.weights import get_weights_entry
+
+    if precision not in ("auto", "float32", "int8"):
+        raise ValueError(f"Expected precision 'auto', 'float32' or 'int8'. Received: {precision!r}")
+    entry = get_weights_entry(name)
+    stem = f"{entry.name}-{entry.checksum[:12]}"
+    folder = _artefact_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fp32 = folder / f"{stem}-float32.onnx"
+    if not fp32.is_file():
+        build_fp32(entry, fp32)
+    if precision == "float32":
+        return fp32
+    int8, verdict_file = folder / f"{stem}-int8.onnx", folder / f"{stem}-int8.check.json"
+    if not verdict_file.is_file():
+        int8, report = build_int8(entry, fp32, int8)
+        atomic_write_bytes(verdict_file, json.dumps(report).encode())
+    report = json.loads(verdict_file.read_text())
+    if report["passed"] and int8.is_file():
+        return int8
+    if precision == "int8":
+        raise ValueError(f"{name}: the int8 model failed its check ({report}); use float32")
+    return fp32
