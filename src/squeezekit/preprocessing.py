@@ -39,6 +39,12 @@ def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.n
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
             with Image.open(source) as image:
+                # Checked here as well: the warnings filter above is process-wide, so a thread that leaves
+                # its catch_warnings block can reset it while another thread is between open and load.
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise Image.DecompressionBombError(
+                        f"Image size ({image.width * image.height} pixels) exceeds limit of {MAX_IMAGE_PIXELS} pixels"
+                    )
                 image.load()
                 image = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(image)

@@ -19,6 +19,7 @@ COMMANDS = {
     "evaluate": ("evaluate", "top-1/top-5 accuracy of a model on a folder of labelled images"),
     "predict": ("predict", "classify images (no TensorFlow needed): files, folders, globs"),
     "export": ("export", "export to LiteRT, ONNX or SavedModel (float or int8) and check the result"),
+    "bench": ("bench", "latency, throughput, size, memory and agreement of every engine and precision"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

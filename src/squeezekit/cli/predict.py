@@ -5,7 +5,8 @@ the pretrained SqueezeNet v1.1 in its fastest verified form, built and cached on
 ONNX model when it agrees with the float32 one, else float32). Files that cannot be read are reported
 one per line with the reason, and the others are still classified.
 
-exit status: 0 every image classified, 1 some input failed, 2 usage error (bad model, no input).
+exit status: 0 every image classified, 1 some input failed, 2 usage error (a missing, unknown,
+truncated or foreign model; no input found).
 
 examples:
   squeezekit predict photo.jpg
@@ -29,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from squeezekit.cli.main import UsageError
     from squeezekit.runtime import Classifier, expand_inputs
+    from squeezekit.weights.errors import WeightFileError
 
     if args.top_k < 1:
         raise ValueError(f"Expected --top-k >= 1. Received: --top-k {args.top_k}")
@@ -40,7 +45,12 @@ def run(args: argparse.Namespace) -> int:
     files, problems = expand_inputs(args.inputs)
     if not files and problems and len(problems) == len(args.inputs):
         raise ValueError("; ".join(p.error for p in problems))
-    classifier = Classifier.load(args.model, threads=args.threads)
+    try:
+        classifier = Classifier.load(args.model, threads=args.threads)
+    except WeightFileError as error:
+        if not Path(args.model).exists():
+            raise  # a damaged pretrained artefact or weights: the work failed (1)
+        raise UsageError(str(error)) from None  # the model file given is not one we can use (2)
     failed = 0
     for result in [*problems, *classifier.classify(files, top_k=args.top_k, batch_size=args.batch_size)]:
         if args.json:

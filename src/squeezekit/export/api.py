@@ -67,6 +67,7 @@ def export_model(
     output: str | os.PathLike | None = None,
     min_agreement: float | None = None,
     calibration_count: int = 200,
+    input_size: int | None = None,
 ) -> ExportResult:
     """Export, then check the artefact in its own runtime against the Keras model.
 
@@ -85,7 +86,7 @@ def export_model(
     from squeezekit.metadata import write_sidecar
     from squeezekit.models.loading import load_model
 
-    keras_model, metadata = load_model(model)
+    keras_model, metadata = load_model(model, input_size=input_size)
     preprocessing = metadata.preprocessing
     input_size = (preprocessing.crop, preprocessing.crop)
     stem = Path(model).stem if Path(model).exists() else model

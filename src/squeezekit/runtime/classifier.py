@@ -60,11 +60,15 @@ class Classifier:
             raise ValueError(f"{spec}: .sqz files are not supported yet")
         engine = open_engine(path, threads)
         if engine.metadata is not None:
-            metadata = ModelMetadata.from_dict(engine.metadata)
+            try:
+                metadata = ModelMetadata.from_dict(engine.metadata)
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                raise WeightFileError(path, f"unreadable squeezekit metadata in the model ({error!r})") from None
         else:
             metadata = read_sidecar(path)
             if metadata is None:
                 raise WeightFileError(path, f"no squeezekit metadata in the file nor in {path.name}.json beside it")
+        _check_shapes(engine, metadata, path)
         return cls(engine, metadata, os.fspath(path))
 
     @property
@@ -103,6 +107,21 @@ class Classifier:
                     tops = iter(self.top_k(self.predict(batch), top_k))
                 for path, (array, error) in zip(chunk, loaded):
                     yield ImageResult(path, top=next(tops)) if array is not None else ImageResult(path, error=error)
+
+
+def _check_shapes(engine, metadata: ModelMetadata, path: Path) -> None:
+    """Refuse a model whose input or output does not fit its metadata, before it fails mid-run."""
+
+    def fits(dim, expected: int) -> bool:  # free dimensions are names, None or -1
+        return not isinstance(dim, int) or dim < 0 or dim == expected
+
+    crop, classes = metadata.preprocessing.crop, len(metadata.labels)
+    if not all(fits(d, e) for d, e in zip(engine.input_shape[1:], (crop, crop, 3))):
+        raise WeightFileError(path, f"takes input {list(engine.input_shape)}, but its metadata says "
+                                    f"(batch, {crop}, {crop}, 3) images")
+    output = getattr(engine, "output_shape", None)
+    if output is not None and (len(output) != 2 or not fits(output[1], classes)):
+        raise WeightFileError(path, f"returns {list(output)}, but its metadata names {classes} classes")
 
 
 def expand_inputs(inputs: Iterable[str]) -> tuple[list[str], list[ImageResult]]:

@@ -40,9 +40,13 @@ class OnnxEngine:
             raise WeightFileError(path, "expected one 4-D image input (batch, height, width, channels)")
         self.input_name = inputs[0].name
         self.input_shape = tuple(inputs[0].shape)
+        self.output_shape = tuple(self.session.get_outputs()[0].shape)
         self.threads = options.intra_op_num_threads
         stored = self.session.get_modelmeta().custom_metadata_map.get("squeezekit")
-        self.metadata = json.loads(stored) if stored else None
+        try:
+            self.metadata = json.loads(stored) if stored else None
+        except ValueError as error:
+            raise WeightFileError(path, f"unreadable squeezekit metadata in the model ({error})") from None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
@@ -72,6 +76,7 @@ class LiteRTEngine:
             raise WeightFileError(path, "expected one 4-D image input (batch, height, width, channels)")
         self._input, self._output = inputs[0], outputs[0]
         self.input_shape = tuple(int(d) for d in self._input["shape_signature"])
+        self.output_shape = tuple(int(d) for d in self._output["shape_signature"])
         self._batch = int(self._input["shape"][0])
         self.metadata = None
 
