@@ -23,7 +23,7 @@ import squeezekit._progress
 import squeezekit.weights.convert as convert
 from squeezekit._resources import DataFile, atomic_write_bytes, cache_dir, resolve
 from squeezekit.labels import IMAGENET_CLASS_LIST
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 from squeezekit.weights.registry import get_weights_entry
 
 CONTENT = bytes(range(256)) * 300  # 76.8 kB: more than one 64 kB read block

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 
 DATA_DIR_VARIABLE = "SQUEEZEKIT_DATA_DIR"
 HOME_VARIABLE = "SQUEEZEKIT_HOME"

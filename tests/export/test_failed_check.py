@@ -11,11 +11,12 @@ from squeezekit.cli.main import main
 pytestmark = pytest.mark.data
 
 
-def test_onnx_int8_below_threshold_exits_1_and_renames(photos, tmp_path, capsys):
-    """int8 cannot agree on every photo the float model hesitates over: --min-agreement 1.0 fails the export."""
+def test_onnx_int8_below_min_agreement_exits_1_and_renames(photos, tmp_path, capsys):
+    """--min-agreement 1.0 on an int8 export that misses some photos: exit 1, FAILED, file renamed."""
     output = tmp_path / "m.int8.onnx"
     status = main(["export", "squeezenet1_1", "--format", "onnx", "--quantize", "int8", "--calibration",
-                   str(photos.hard), "--calibration-count", "16", "--min-agreement", "1.0", "-o", str(output)])
+                   str(photos.hard), "--check", str(photos.easy), "--calibration-count", "16",
+                   "--min-agreement", "1.0", "-o", str(output)])
     captured = capsys.readouterr()
     kept = tmp_path / "m.int8.FAILED-CHECK.onnx"
     assert status == 1
@@ -25,15 +26,22 @@ def test_onnx_int8_below_threshold_exits_1_and_renames(photos, tmp_path, capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == [kept.name]
 
 
-def test_litert_int8_failed_check_json_and_sidecar_follow_the_file(photos, tmp_path, capsys):
-    """--json on a failed LiteRT check: exit 1, passed false, and the sidecar renamed with the .tflite."""
+def test_litert_int8_unrepresentative_calibration_fails_default_check(photos, tmp_path, capsys):
+    """int8 calibrated on hesitant photos clips confident ones: the default 93 % check catches it (--json, exit 1).
+
+    Calibrated on low-confidence photos, the class-score range is too narrow for photos the model is sure
+    of; their top scores saturate and top-1 agreement on them drops to about 75 %. The sidecar follows
+    the renamed .tflite.
+    """
     output = tmp_path / "m.tflite"
     status = main(["export", "squeezenet1_1", "--format", "litert", "--quantize", "int8", "--calibration",
-                   str(photos.hard), "--calibration-count", "16", "--min-agreement", "1", "-o", str(output), "--json"])
+                   str(photos.hard), "--check", str(photos.easy), "--calibration-count", "16", "-o", str(output),
+                   "--json"])
     report = json.loads(capsys.readouterr().out)
     kept = tmp_path / "m.FAILED-CHECK.tflite"
     assert status == 1
-    assert report["check"]["passed"] is False and report["check"]["top1_agreement"] < 1.0
+    assert report["check"]["passed"] is False and report["check"]["threshold"] == pytest.approx(0.93)
+    assert report["check"]["n"] == 16 and report["check"]["top1_agreement"] < 0.93
     assert report["path"] == str(kept) and report["metadata"] == str(tmp_path / "m.FAILED-CHECK.tflite.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.FAILED-CHECK.tflite", "m.FAILED-CHECK.tflite.json"]
     assert json.loads((tmp_path / "m.FAILED-CHECK.tflite.json").read_text())["extra"]["outputs"] == "scores"

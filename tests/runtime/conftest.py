@@ -128,3 +128,14 @@ def json_lines(stdout: str) -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def parse_json_lines():
     return json_lines
+
+
+@pytest.fixture(scope="session")
+def run_blocked_python():
+    """run_blocked_python(code, env=None): ``python -c`` with TensorFlow and Keras unimportable."""
+
+    def run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", BLOCK_FRAMEWORKS + code], env=env, capture_output=True,
+                              text=True, timeout=TIMEOUT_S)
+
+    return run

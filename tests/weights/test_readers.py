@@ -32,7 +32,7 @@ from squeezekit.weights.deep_compression import (
     read_deep_compression,
     read_deep_compression_raw,
 )
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 from squeezekit.weights.openvino_ir import read_openvino_ir
 from squeezekit.weights.prototxt import conv_layers, parse_prototxt, pool_layers
 

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    from squeezekit.weights.errors import WeightFileError
+    from squeezekit.errors import WeightFileError
 
     try:
         return args.handler(args)

@@ -10,6 +10,7 @@ truncated or foreign model; no input found).
 
 examples:
   squeezekit predict photo.jpg
+  squeezekit predict --samples
   squeezekit predict photos/ 'more/*.png' --model squeezenet1_1.int8.tflite --top-k 3 --json
 """
 
@@ -21,7 +22,9 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files, folders or glob patterns")
+    parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER", help="image files, folders or glob patterns")
+    parser.add_argument("--samples", action="store_true",
+                        help="also classify a few real sample photos (from SQUEEZEKIT_DATA_DIR, else downloaded)")
     parser.add_argument("--model", default="squeezenet1_1", help="pretrained name or .onnx/.tflite file (default: %(default)s)")
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default: %(default)s)")
@@ -42,7 +45,13 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --batch-size >= 1. Received: --batch-size {args.batch_size}")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"Expected --threads >= 1. Received: --threads {args.threads}")
+    if not args.inputs and not args.samples:
+        raise ValueError("no input: name image files, folders or glob patterns, or pass --samples")
     files, problems = expand_inputs(args.inputs)
+    if args.samples:
+        from squeezekit.samples import sample_images
+
+        files += [str(path) for path in sample_images()]
     if not files and problems and len(problems) == len(args.inputs):
         raise ValueError("; ".join(p.error for p in problems))
     try:

@@ -55,7 +55,7 @@ def calibration_images(
     if source is None:
         from squeezekit.samples import sample_images
 
-        loaders = [lambda p=p: load_image(p, preprocessing) for p in sample_images()]
+        loaders = [lambda p=p: load_image(p, preprocessing) for p in _pick(sample_images(), count, seed)]
     else:
         path = Path(source)
         if path.is_dir():

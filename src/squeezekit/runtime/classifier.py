@@ -14,7 +14,7 @@ import numpy as np
 from squeezekit.metadata import ModelMetadata, read_sidecar
 from squeezekit.preprocessing import ImageError, load_image, preprocess_input
 from squeezekit.runtime.engines import open_engine, softmax
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 

@@ -7,7 +7,16 @@ import os
 
 import numpy as np
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
+
+
+def _require(module: str, extra: str):
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ValueError(f"{module.split('.')[0]} is not installed: pip install 'squeezekit[{extra}]'") from None
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -25,7 +34,7 @@ class OnnxEngine:
     kind = "onnxruntime"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        import onnxruntime
+        onnxruntime = _require("onnxruntime", "runtime")
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
@@ -62,7 +71,7 @@ class LiteRTEngine:
     kind = "litert"
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+        Interpreter = _require("ai_edge_litert.interpreter", "litert").Interpreter
 
         self.threads = threads or default_threads()
         try:

@@ -4,7 +4,7 @@ Importing this package loads no framework: the readers are numpy only, and the K
 functions touch Keras only through the model they are given.
 """
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 from squeezekit.weights.registry import (
     PretrainedWeights,
     default_pretrained_names,

@@ -14,7 +14,7 @@ this module walks the wire format directly:
 Repeated numbers are accepted both packed and unpacked, as any protobuf parser must. Every other
 field is skipped by its wire type. The parser never reads past a length it was given: truncated
 input, lengths running past their enclosing message, bad wire types, and blobs whose data does not
-fill their shape all raise :class:`~squeezekit.weights.errors.WeightFileError`.
+fill their shape all raise :class:`~squeezekit.errors.WeightFileError`.
 
 A limitation of protobuf itself, not of this reader: a file cut exactly between two top-level
 fields is a valid, shorter ``NetParameter``. Callers that need the whole network must check the
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 
 __all__ = [
     "CaffeLayer",

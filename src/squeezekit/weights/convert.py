@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from squeezekit._resources import atomic_write_bytes, cache_dir, resolve
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 from squeezekit.weights.registry import PretrainedWeights
 
 # Deep Compression release names -> squeezekit names.

@@ -24,7 +24,7 @@ The reader is strict, because a wrong shape or a misaligned stream still "decode
 that silently predicts garbage: the file must be consumed exactly to its last byte, no position may
 run past its tensor, the unused high nibble after an odd number of gaps must be zero (so every
 accepted file re-encodes to the same bytes) and codebooks and biases must be finite.
-Every violation raises :class:`~squeezekit.weights.errors.WeightFileError`.
+Every violation raises :class:`~squeezekit.errors.WeightFileError`.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 from squeezekit.weights.prototxt import conv_layers, parse_prototxt
 
 __all__ = [

@@ -1,27 +1,5 @@
-"""The one exception every weight reader raises for a bad file.
+"""Kept for the readers' imports: the exception lives in ``squeezekit.errors`` (no import cycle there)."""
 
-Readers of third-party binary formats fail in many low-level ways (short reads, bad offsets, index
-errors, reshape errors). Turning all of them into one ``ValueError`` subclass that names the file lets
-callers catch a single type and lets users see *which* file is wrong and what was expected, instead of
-an ``IndexError`` deep inside numpy or, worse, a silently wrong model.
-"""
+from squeezekit.errors import WeightFileError
 
-from __future__ import annotations
-
-import os
-
-
-class WeightFileError(ValueError):
-    """A weight or network-definition file is malformed, truncated or inconsistent.
-
-    ``path`` is the offending file (or a placeholder such as ``"<bytes>"`` for in-memory input);
-    the message always starts with it.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
-        self.path = os.fspath(path)
-        self.detail = message
-        super().__init__(f"{self.path}: {message}")
-
-    def __reduce__(self):  # keep the two-argument constructor picklable (multiprocessing, xdist)
-        return (type(self), (self.path, self.detail))
+__all__ = ["WeightFileError"]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 
 __all__ = ["read_openvino_ir"]
 

@@ -22,7 +22,7 @@ import ast
 import re
 from typing import Any
 
-from squeezekit.weights.errors import WeightFileError
+from squeezekit.errors import WeightFileError
 
 __all__ = ["parse_prototxt", "repeated", "conv_layers", "pool_layers"]
 
