@@ -1,7 +1,8 @@
 """What a runtime needs to use a model besides its weights: labels, preprocessing, provenance.
 
-Pretrained models get it from their registry entry; saved and exported models carry it in a JSON file
-beside them (``model.keras`` -> ``model.keras.json``), read without any framework.
+Pretrained models get it from their registry entry. Exported ``.onnx`` and ``.tflite`` files carry it
+inside; ``.keras`` files and SavedModels in a JSON file beside them (``model.keras`` ->
+``model.keras.json``), read without any framework.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def read_sidecar(model_path: str | os.PathLike) -> ModelMetadata | None:
         return None
     try:
         return ModelMetadata.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{path}: unreadable model metadata ({error})") from None
 
 

@@ -30,8 +30,8 @@ def test_litert_int8_unrepresentative_calibration_fails_default_check(photos, tm
     """int8 calibrated on hesitant photos clips confident ones: the default 93 % check catches it (--json, exit 1).
 
     Calibrated on low-confidence photos, the class-score range is too narrow for photos the model is sure
-    of; their top scores saturate and top-1 agreement on them drops to about 75 %. The sidecar follows
-    the renamed .tflite.
+    of; their top scores saturate and top-1 agreement on them drops to about 75 %. The metadata stays
+    inside the renamed .tflite.
     """
     output = tmp_path / "m.tflite"
     status = main(["export", "squeezenet1_1", "--format", "litert", "--quantize", "int8", "--calibration",
@@ -42,6 +42,8 @@ def test_litert_int8_unrepresentative_calibration_fails_default_check(photos, tm
     assert status == 1
     assert report["check"]["passed"] is False and report["check"]["threshold"] == pytest.approx(0.93)
     assert report["check"]["n"] == 16 and report["check"]["top1_agreement"] < 0.93
-    assert report["path"] == str(kept) and report["metadata"] == str(tmp_path / "m.FAILED-CHECK.tflite.json")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.FAILED-CHECK.tflite", "m.FAILED-CHECK.tflite.json"]
-    assert json.loads((tmp_path / "m.FAILED-CHECK.tflite.json").read_text())["extra"]["outputs"] == "scores"
+    from squeezekit.runtime.litert_metadata import read_litert_metadata
+
+    assert report["path"] == str(kept) and report["metadata"] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.FAILED-CHECK.tflite"]
+    assert read_litert_metadata(kept)["extra"]["outputs"] == "scores"

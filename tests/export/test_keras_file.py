@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "format, default_name, sidecar",
-    [("onnx", "tiny.onnx", None), ("litert", "tiny.tflite", "tiny.tflite.json"), ("saved_model", "tiny", "tiny.json")],
+    [("onnx", "tiny.onnx", None), ("litert", "tiny.tflite", None), ("saved_model", "tiny", "tiny.json")],
 )
 def test_keras_file_float32_export_default_name(tiny_model, photos, tmp_path, monkeypatch, capsys,
                                                  format, default_name, sidecar):
@@ -49,9 +49,9 @@ def test_keras_file_float32_export_default_name(tiny_model, photos, tmp_path, mo
     assert report["path"] == default_name and (tmp_path / default_name).exists()
 
     if sidecar is None:
-        from squeezekit.runtime.engines import OnnxEngine
+        from squeezekit.runtime.engines import open_engine
 
-        metadata = OnnxEngine(default_name).metadata
+        metadata = open_engine(default_name).metadata
         assert not (tmp_path / f"{default_name}.json").exists()
     else:
         assert report["metadata"] == sidecar

@@ -26,8 +26,8 @@ def _conv_weights(tensors):
     return [t for t in tensors if len(t["shape"]) == 4 and t["shape"][0] != 1]
 
 
-def test_int8_python_api_small_verified_file_with_sidecar(photos, tmp_path):
-    """export_model(..., "litert", quantize="int8") writes a checked full-integer file with its metadata beside it."""
+def test_int8_python_api_small_verified_self_describing_file(photos, tmp_path):
+    """export_model(..., "litert", quantize="int8") writes a checked full-integer file with its metadata inside."""
     import squeezekit
     from squeezekit.export import export_model
     from squeezekit.runtime.classifier import Classifier
@@ -42,8 +42,10 @@ def test_int8_python_api_small_verified_file_with_sidecar(photos, tmp_path):
     assert result.check.n == 16 and result.check.threshold == pytest.approx(0.93)
     assert 0.93 <= result.check.top1_agreement <= 1.0 and 0.0 <= result.check.max_probability_difference < 1.0
 
-    assert result.metadata_path == tmp_path / "m.tflite.json"
-    metadata = json.loads(result.metadata_path.read_text())
+    from squeezekit.runtime.litert_metadata import read_litert_metadata
+
+    assert result.metadata_path is None and not (tmp_path / "m.tflite.json").exists()
+    metadata = read_litert_metadata(output)
     assert len(metadata["labels"]) == 1000 and metadata["label_set"] == "imagenet-1k"
     crop = metadata["preprocessing"]["crop"]
     assert {"resize", "crop", "channel_order", "mean", "scale"} <= set(metadata["preprocessing"])
@@ -61,7 +63,7 @@ def test_int8_python_api_small_verified_file_with_sidecar(photos, tmp_path):
     assert floats == io, [t["name"] for t in tensors if t["index"] in floats - io]
     assert sum(t["dtype"] == np.int8 and len(t["shape"]) == 4 and t["shape"][0] == 1 for t in tensors) >= CONVOLUTIONS
 
-    # The TensorFlow-free runtime opens it with its sidecar and mostly agrees with Keras.
+    # The TensorFlow-free runtime opens it from the file alone and mostly agrees with Keras.
     classifier = Classifier.load(output)
     assert classifier.input_size == (crop, crop)
     results = list(classifier.classify(sorted(photos.easy.iterdir()), top_k=3))
@@ -82,12 +84,14 @@ def test_float16_halves_the_file_and_agrees(photos, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert status == 0 and report["check"]["passed"], report
     assert report["check"]["top1_agreement"] == 1.0 and report["check"]["max_probability_difference"] < 1e-3
-    assert report["metadata"] == str(tmp_path / "m.float16.tflite.json")
+    assert report["metadata"] is None
     assert 2_000_000 < output.stat().st_size < 3_000_000  # float32 is ~4.9 MB
     tensors, _ = _tensors(output)
     # float16 kernels, each dequantised to float32 by the interpreter at load time.
     assert sum(t["dtype"] == np.float16 for t in _conv_weights(tensors)) == CONVOLUTIONS
-    metadata = json.loads((tmp_path / "m.float16.tflite.json").read_text())
+    from squeezekit.runtime.litert_metadata import read_litert_metadata
+
+    metadata = read_litert_metadata(output)
     assert metadata["extra"]["quantize"] == "float16" and metadata["extra"]["outputs"] == "probabilities"
 
 

@@ -5,8 +5,8 @@ are calibrated on --calibration images (a folder or zip; default: the Imagenette
 SQUEEZEKIT_DATA_DIR, else the sample photos) through the model's own preprocessing. The artefact is
 then run on those images (or --check DATA) and compared with the Keras model; below the agreement
 threshold (default 99.9 % for float, 98 % for dynamic, 93 % for int8; see --min-agreement) the command exits with status
-1 and keeps the file under a name containing FAILED-CHECK. Labels and preprocessing travel inside the
-.onnx file, and in a .json file beside .tflite files and SavedModels.
+1 and keeps the file under a name containing FAILED-CHECK. Labels and preprocessing travel inside
+.onnx and .tflite files, and in a .json file beside a SavedModel.
 
 examples:
   squeezekit export squeezenet1_1 --format litert --quantize int8 -o squeezenet1_1.int8.tflite

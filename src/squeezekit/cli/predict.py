@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from squeezekit.cli.main import UsageError
     from squeezekit.runtime import Classifier, expand_inputs
-    from squeezekit.weights.errors import WeightFileError
+    from squeezekit.errors import WeightFileError
 
     if args.top_k < 1:
         raise ValueError(f"Expected --top-k >= 1. Received: --top-k {args.top_k}")

@@ -107,9 +107,12 @@ def export_model(
     if format == "litert":
         from squeezekit.export.litert import export_litert
 
+        from squeezekit.runtime.litert_metadata import write_litert_metadata
+
         outputs = export_litert(keras_model, path, quantize=quantize, calibration=calibration_set, input_size=input_size)
         artefact_metadata.extra["outputs"] = outputs
-        metadata_path = write_sidecar(path, artefact_metadata)
+        write_litert_metadata(path, artefact_metadata.to_dict())
+        metadata_path = None
     elif format == "onnx":
         metadata_path = None
         _export_onnx(keras_model, model, path, quantize, calibration_set, input_size, artefact_metadata.to_dict(), notes)

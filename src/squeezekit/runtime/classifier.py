@@ -134,8 +134,11 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[str], list[ImageResult]]:
             if not found:
                 problems.append(ImageResult(item, error=f"{item}: no image files in this folder"))
             files.extend(found)
-        elif path.exists():
+        elif path.is_file():
             files.append(item)
+        elif path.exists():
+            # FIFOs and devices could block the reader forever.
+            problems.append(ImageResult(item, error=f"{item}: not a regular file"))
         elif glob.has_magic(item):
             matched = sorted(p for p in glob.glob(item, recursive=True) if Path(p).is_file())
             if not matched:

@@ -87,7 +87,9 @@ class LiteRTEngine:
         self.input_shape = tuple(int(d) for d in self._input["shape_signature"])
         self.output_shape = tuple(int(d) for d in self._output["shape_signature"])
         self._batch = int(self._input["shape"][0])
-        self.metadata = None
+        from squeezekit.runtime.litert_metadata import read_litert_metadata
+
+        self.metadata = read_litert_metadata(path)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         if batch.shape[0] != self._batch:

@@ -75,6 +75,15 @@ def build_int8(entry, fp32_path: Path, path: Path) -> tuple[Path, dict]:
     return path, report.to_dict()
 
 
+def _read_verdict(path: Path) -> dict | None:
+    """The cached int8 check report; None (rebuild) when missing or damaged."""
+    try:
+        report = json.loads(path.read_text())
+        return report if isinstance(report, dict) and isinstance(report.get("passed"), bool) else None
+    except (OSError, ValueError):
+        return None
+
+
 def pretrained_artefact(name: str, precision: str = "auto") -> Path:
     """Path of a cached ONNX artefact for a pretrained name, built on first use.
 
@@ -94,10 +103,10 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
     if precision == "float32":
         return fp32
     int8, verdict_file = folder / f"{stem}-int8.onnx", folder / f"{stem}-int8.check.json"
-    if not verdict_file.is_file():
+    report = _read_verdict(verdict_file)
+    if report is None or (report["passed"] and not int8.is_file()):
         int8, report = build_int8(entry, fp32, int8)
         atomic_write_bytes(verdict_file, json.dumps(report).encode())
-    report = json.loads(verdict_file.read_text())
     if report["passed"] and int8.is_file():
         return int8
     if precision == "int8":
