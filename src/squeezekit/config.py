@@ -42,7 +42,8 @@ class SqueezeNetConfig:
     ``e_i = base_e + incr_e * floor(i / freq)`` expand filters, ``round(e_i * pct_3x3)`` of them 3x3,
     and ``max(1, round(e_i * squeeze_ratio))`` squeeze filters.
 
-    ``pool_after`` names the layers followed by a 3x3/2 max-pool. ``classifier_pad`` reproduces the
+    ``pool_after`` names the layers followed by a 3x3/2 max-pool. ``conv1_padding="same"`` (not in the
+    paper) keeps small inputs from shrinking in the stem, as the 32x32 CIFAR recipe needs. ``classifier_pad`` reproduces the
     ``pad: 1`` of ``conv_final`` in the Deep Compression release of v1.0 (a 1x1 conv with zero padding,
     so border positions see only the bias). ``batch_norm`` is not in the paper: it adds batch
     normalisation after every convolution, which helps training from scratch.
@@ -57,6 +58,7 @@ class SqueezeNetConfig:
     conv1_filters: int = 96
     conv1_kernel: int = 7
     conv1_stride: int = 2
+    conv1_padding: str = "valid"
     pool_after: tuple[str, ...] = ("conv1", "fire4", "fire8")
     pool_size: int = 3
     pool_stride: int = 2
@@ -89,6 +91,8 @@ class SqueezeNetConfig:
             )
         if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Expected dropout in [0, 1). Received: dropout={self.dropout!r}")
+        if self.conv1_padding not in ("valid", "same"):
+            raise ValueError(f"Expected conv1_padding 'valid' or 'same'. Received: conv1_padding={self.conv1_padding!r}")
         if self.bypass not in BYPASS_MODES:
             raise ValueError(f"Expected bypass to be one of {BYPASS_MODES}. Received: bypass={self.bypass!r}")
         if self.pool_rounding not in POOL_ROUNDINGS:

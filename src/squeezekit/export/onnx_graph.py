@@ -54,11 +54,12 @@ class _GraphBuilder:
             bias = (bias - mean) * scale + beta
         weight = np.transpose(kernel, (3, 2, 0, 1)).astype(np.float32)
         kh, kw = weight.shape[2:]
-        pads = [kh // 2, kw // 2, kh // 2, kw // 2] if padding == "same" else [0, 0, 0, 0]
+        # Keras' "same" pads the extra pixel (even kernels, strides) at the end, as ONNX's SAME_UPPER does.
+        geometry = {"auto_pad": "SAME_UPPER"} if padding == "same" else {"pads": [0, 0, 0, 0]}
         name = layer.replace("/", "_")
         y = self.node(
             "Conv", [x, self.constant(f"{name}_W", weight), self.constant(f"{name}_B", bias.astype(np.float32))],
-            f"{name}_conv" if relu else name, kernel_shape=[kh, kw], strides=[stride, stride], pads=pads,
+            f"{name}_conv" if relu else name, kernel_shape=[kh, kw], strides=[stride, stride], **geometry,
         )
         return self.node("Relu", [y], name) if relu else y
 
@@ -84,7 +85,7 @@ def build_onnx_model(
     height, width = input_size if input_size else ("height", "width")
     classes = int(arrays["conv10/kernel"].shape[-1])
     x = g.node("Transpose", [INPUT_NAME], "nchw", perm=[0, 3, 1, 2])
-    x = g.conv(x, "conv1", relu=True, stride=config.conv1_stride)
+    x = g.conv(x, "conv1", relu=True, stride=config.conv1_stride, padding=config.conv1_padding)
 
     def pool(x: str, after: str) -> str:
         name = "pool1" if after == "conv1" else f"pool{after[4:]}"

@@ -85,6 +85,8 @@ def pooled_size(size: int, config: SqueezeNetConfig) -> int:
 
 
 def conv1_size(size: int, config: SqueezeNetConfig) -> int:
+    if config.conv1_padding == "same":
+        return -(-size // config.conv1_stride)
     return (size - config.conv1_kernel) // config.conv1_stride + 1
 
 

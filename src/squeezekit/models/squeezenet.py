@@ -113,9 +113,9 @@ def SqueezeNet(
 
     bn = config.batch_norm
 
-    def conv_bn_relu(x, filters, kernel, conv_name, strides=1, relu=True):
+    def conv_bn_relu(x, filters, kernel, conv_name, strides=1, relu=True, padding="valid"):
         x = layers.Conv2D(
-            filters, kernel, strides=strides, padding="valid", use_bias=not bn,
+            filters, kernel, strides=strides, padding=padding, use_bias=not bn,
             activation="relu" if relu and not bn else None, name=conv_name,
         )(x)
         if bn:
@@ -132,7 +132,10 @@ def SqueezeNet(
             name="pool1" if after == "conv1" else f"pool{after[4:]}",
         )(x)
 
-    x = conv_bn_relu(image_input, config.conv1_filters, config.conv1_kernel, "conv1", strides=config.conv1_stride)
+    x = conv_bn_relu(
+        image_input, config.conv1_filters, config.conv1_kernel, "conv1", strides=config.conv1_stride,
+        padding=config.conv1_padding,
+    )
     non_negative = True
     if "conv1" in config.pool_after:
         x = max_pool(x, "conv1", non_negative)
