@@ -17,6 +17,7 @@ from squeezekit import __version__
 COMMANDS = {
     "summary": ("summary", "print the paper's Table 1 for an architecture: sizes, filters, parameters"),
     "evaluate": ("evaluate", "top-1/top-5 accuracy of a model on a folder of labelled images"),
+    "train": ("train", "train on your own images or fine-tune the ImageNet weights; checkpoints and resume"),
     "predict": ("predict", "classify images (no TensorFlow needed): files, folders, globs"),
     "export": ("export", "export to LiteRT, ONNX or SavedModel (float or int8) and check the result"),
     "bench": ("bench", "latency, throughput, size, memory and agreement of every engine and precision"),

@@ -1,0 +1,1 @@
+"""Training: recipes, the fit loop configuration, atomic checkpoints and resume, plots, distribution."""

@@ -1,0 +1,71 @@
+"""Training recipes: the paper's, one for 32x32 images, and fine-tuning of the ImageNet weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from squeezekit.config import Preprocessing
+
+# CIFAR-10 channel statistics (RGB, 0..255), so that inputs are roughly zero-mean, unit-variance.
+CIFAR_MEAN = (125.3, 123.0, 113.9)
+CIFAR_SCALE = 1 / 63.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    epochs: int
+    batch_size: int
+    optimizer: str  # "sgd" (momentum 0.9) or "adamw"
+    learning_rate: float
+    schedule: str  # "poly" (linear decay to 0, the paper's) or "cosine"
+    weight_decay: float
+    label_smoothing: float
+    augmentation: str
+    store_size: int  # decoded images are kept at this size
+    preprocessing: Preprocessing
+    warmup_epochs: float = 0.0
+    gradient_accumulation: int = 1
+    arch_overrides: dict = field(default_factory=dict)
+    init: str | None = None  # "imagenet" for fine-tuning
+    freeze_backbone_epochs: int = 0
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+
+RECIPES = {
+    # Iandola et al. 2016 (section 4 and DeepScale's solver): SGD with momentum 0.9, learning rate 0.04
+    # decaying linearly to 0, weight decay 2e-4, dropout 0.5 (the architecture's), batch 512 (here 64
+    # x 8 accumulation steps, which a 24 GB CPU machine holds), 227x227 random crops and flips.
+    "paper": Recipe(
+        name="paper", epochs=60, batch_size=64, gradient_accumulation=8, optimizer="sgd", learning_rate=0.04,
+        schedule="poly", weight_decay=2e-4, label_smoothing=0.0, augmentation="random-resized-crop",
+        store_size=256, preprocessing=Preprocessing(),
+    ),
+    # 32x32 images (CIFAR-10): not in the paper. A 3x3 stride-1 stem with "same" padding keeps 32x32
+    # (v1.0's 7x7/2 stem would leave 13x13 before the first Fire module), pools after conv1, fire3 and
+    # fire5 give 16, 8 and 4 pixels; batch norm after every convolution; SGD with Nesterov-free
+    # momentum, cosine decay after a short warm-up, label smoothing, pad-crop-flip augmentation.
+    "cifar": Recipe(
+        name="cifar", epochs=30, batch_size=128, optimizer="sgd", learning_rate=0.1, schedule="cosine",
+        weight_decay=5e-4, label_smoothing=0.1, augmentation="pad-crop-flip", store_size=32, warmup_epochs=1,
+        preprocessing=Preprocessing(resize=32, crop=32, channel_order="RGB", mean=CIFAR_MEAN, scale=CIFAR_SCALE),
+        arch_overrides={"conv1_kernel": 3, "conv1_stride": 1, "conv1_padding": "same",
+                        "pool_after": ("conv1", "fire3", "fire5"), "batch_norm": True, "dropout": 0.2},
+    ),
+    # Fine-tuning: the ImageNet weights with a new conv10 for the data's classes; the head alone first
+    # (frozen backbone), then everything at a lower rate. The pretrained Caffe preprocessing.
+    "finetune": Recipe(
+        name="finetune", epochs=6, batch_size=64, optimizer="adamw", learning_rate=1e-3, schedule="cosine",
+        weight_decay=1e-4, label_smoothing=0.1, augmentation="random-resized-crop", store_size=256,
+        preprocessing=Preprocessing(), init="imagenet", freeze_backbone_epochs=1,
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}. Expected one of {sorted(RECIPES)}")
+    return RECIPES[name]

@@ -1,0 +1,391 @@
+"""``train``: from a folder (or zip) of labelled images to a verified model in a run folder.
+
+RUN_DIR holds ``best.keras`` and ``last.keras`` (each with its metadata JSON beside it),
+``checkpoints/`` (see checkpoints.py), ``history.csv``, ``metrics.json``, ``curves.png``,
+``confusion.png`` and ``skipped.txt`` (files that could not be decoded, with the reason).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from squeezekit.config import SqueezeNetConfig, get_preset
+from squeezekit.training.recipes import Recipe, get_recipe
+
+DISTRIBUTIONS = ("none", "mirrored", "multiworker")
+
+
+@dataclass
+class TrainSettings:
+    data: str
+    out: str
+    arch: str = "squeezenet1_1"
+    recipe: str = "cifar"
+    val: str | None = None
+    val_fraction: float = 0.1
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    schedule: str | None = None
+    optimizer: str | None = None
+    weight_decay: float | None = None
+    label_smoothing: float | None = None
+    init: str | None = None
+    freeze_backbone: bool | None = None
+    batch_norm: bool | None = None
+    seed: int = 0
+    distribute: str = "none"
+    resume: bool = False
+    arch_overrides: dict = field(default_factory=dict)
+    verbose: int = 1
+    jit_compile: bool | str = "auto"
+
+
+def resolve_recipe(settings: TrainSettings) -> Recipe:
+    recipe = get_recipe(settings.recipe)
+    changes = {key: value for key, value in {
+        "epochs": settings.epochs, "batch_size": settings.batch_size, "learning_rate": settings.lr,
+        "schedule": settings.schedule, "optimizer": settings.optimizer, "weight_decay": settings.weight_decay,
+        "label_smoothing": settings.label_smoothing,
+    }.items() if value is not None}
+    if settings.init is not None:
+        changes["init"] = None if settings.init == "none" else settings.init
+    if settings.freeze_backbone is not None:
+        changes["freeze_backbone_epochs"] = 1 if settings.freeze_backbone else 0
+    recipe = recipe.replace(**changes)
+    problems = []
+    if recipe.epochs < 1:
+        problems.append(f"--epochs must be >= 1 (received {recipe.epochs})")
+    if recipe.batch_size < 1:
+        problems.append(f"--batch-size must be >= 1 (received {recipe.batch_size})")
+    if not recipe.learning_rate > 0:
+        problems.append(f"--lr must be > 0 (received {recipe.learning_rate})")
+    if recipe.schedule not in ("poly", "cosine"):
+        problems.append(f"--schedule must be poly or cosine (received {recipe.schedule})")
+    if recipe.optimizer not in ("sgd", "adamw"):
+        problems.append(f"--optimizer must be sgd or adamw (received {recipe.optimizer})")
+    if recipe.weight_decay < 0 or not 0 <= recipe.label_smoothing < 1:
+        problems.append("--weight-decay must be >= 0 and --label-smoothing in [0, 1)")
+    if recipe.init not in (None, "imagenet"):
+        problems.append(f"--init must be imagenet or none (received {recipe.init})")
+    if settings.distribute not in DISTRIBUTIONS:
+        problems.append(f"--distribute must be one of {DISTRIBUTIONS} (received {settings.distribute})")
+    if not 0 < settings.val_fraction < 1:
+        problems.append(f"--val-fraction must be in (0, 1) (received {settings.val_fraction})")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return recipe
+
+
+def resolve_config(settings: TrainSettings, recipe: Recipe) -> SqueezeNetConfig:
+    overrides = {**recipe.arch_overrides, **settings.arch_overrides}
+    if settings.batch_norm is not None:
+        overrides["batch_norm"] = settings.batch_norm
+    if recipe.init == "imagenet":
+        # The pretrained architecture, unchanged except what weights do not depend on.
+        from squeezekit.weights import get_weights_entry
+
+        entry = get_weights_entry(settings.arch)
+        allowed = {"dropout", "pool_rounding"}
+        refused = sorted(set(overrides) - allowed)
+        if refused:
+            raise ValueError(f"--init imagenet keeps the pretrained {settings.arch} architecture; cannot change {refused}")
+        return get_preset(settings.arch).replace(**entry.config_overrides, **overrides)
+    return get_preset(settings.arch).replace(**overrides)
+
+
+def load_data(settings: TrainSettings, recipe: Recipe, log):
+    """Decoded train and validation images with one shared class list."""
+    from squeezekit.data.decode import decode_all
+    from squeezekit.data.sources import EVAL_SPLITS, scan, splits_of
+
+    splits = splits_of(settings.data)
+    train_files = scan(settings.data, "train" if "train" in splits else None)
+    if settings.val:
+        val_files = scan(settings.val, next((s for s in EVAL_SPLITS if s in splits_of(settings.val)), None))
+    elif any(s in splits for s in EVAL_SPLITS):
+        val_files = scan(settings.data, next(s for s in EVAL_SPLITS if s in splits))
+    else:
+        rng = np.random.default_rng(settings.seed)
+        order = rng.permutation(len(train_files))
+        cut = max(1, int(round(settings.val_fraction * len(order))))
+        val_files, train_files = train_files.subset(sorted(order[:cut])), train_files.subset(sorted(order[cut:]))
+        log(f"validation: a seeded {100 * settings.val_fraction:.0f} % of {settings.data} ({cut} images)")
+    if val_files.class_names != train_files.class_names:
+        missing = sorted(set(train_files.class_names) ^ set(val_files.class_names))
+        raise ValueError(f"the validation classes differ from the training classes (in one but not the other: {missing[:10]})")
+    train = decode_all(train_files, recipe.store_size, desc="decoding training images")
+    val = decode_all(val_files, recipe.store_size, desc="decoding validation images")
+    return train, val
+
+
+def _schedule(recipe: Recipe, steps_per_epoch: int, epochs: int):
+    import keras
+
+    total = max(1, steps_per_epoch * epochs)
+    warmup = int(recipe.warmup_epochs * steps_per_epoch)
+    if recipe.schedule == "poly":
+        # The paper's linear decay to 0 (Caffe "poly" with power 1).
+        return keras.optimizers.schedules.PolynomialDecay(recipe.learning_rate, total, end_learning_rate=0.0, power=1.0)
+    if warmup:
+        return keras.optimizers.schedules.CosineDecay(0.0, max(1, total - warmup), warmup_target=recipe.learning_rate,
+                                                      warmup_steps=warmup)
+    return keras.optimizers.schedules.CosineDecay(recipe.learning_rate, total)
+
+
+def _optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
+    import keras
+
+    schedule = _schedule(recipe, steps_per_epoch, epochs)
+    accumulation = recipe.gradient_accumulation if recipe.gradient_accumulation > 1 else None
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=recipe.weight_decay or None,
+                                    gradient_accumulation_steps=accumulation)
+    return keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, gradient_accumulation_steps=accumulation)
+
+
+def _jit_compile(setting):
+    """Per-backend compile choice from measurements on the 2-core CPU machine (training issue): the
+    TensorFlow backend trains 3.4x faster without XLA (911 vs 265 images/s); JAX always compiles."""
+    if setting != "auto":
+        return setting
+    import keras
+
+    return keras.backend.backend() == "jax"
+
+
+def _strategy(distribute: str):
+    import keras
+
+    if distribute == "none":
+        return None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+        return None
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError(f"--distribute {distribute} needs the TensorFlow or JAX backend (KERAS_BACKEND)")
+    import tensorflow as tf
+
+    if distribute == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def build_model(config: SqueezeNetConfig, recipe: Recipe, settings: TrainSettings, classes: int):
+    from squeezekit.models.squeezenet import SqueezeNet
+
+    size = recipe.preprocessing.crop
+    model = SqueezeNet(config, weights=None, input_shape=(size, size, 3), classes=classes, name=settings.arch)
+    if recipe.init == "imagenet":
+        from squeezekit.weights import get_weights_entry
+        from squeezekit.weights.convert import assign_arrays, pretrained_arrays
+
+        # Everything but the classifier, which gets one filter per class of the data.
+        arrays = {k: v for k, v in pretrained_arrays(get_weights_entry(settings.arch)).items() if not k.startswith("conv10/")}
+        head = {w.path: w.numpy() if hasattr(w, "numpy") else np.asarray(w) for w in model.get_layer("conv10").weights}
+        assign_arrays(model, {**arrays, **head}, source=f"{settings.arch} ImageNet weights")
+    return model
+
+
+def _set_backbone_trainable(model, trainable: bool) -> None:
+    for layer in model.layers:
+        if layer.name != "conv10":
+            layer.trainable = trainable
+
+
+def _compile(model, recipe: Recipe, steps_per_epoch: int, epochs: int, classes: int, jit_compile):
+    import keras
+
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing)
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if classes > 5:
+        metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+    model.compile(optimizer=_optimizer(recipe, steps_per_epoch, epochs), loss=loss, metrics=metrics,
+                  jit_compile=_jit_compile(jit_compile))
+
+
+class _EpochEnd:
+    """Keras callback factory (Keras is imported lazily): checkpoints, best model, images/s."""
+
+    @staticmethod
+    def make(run_dir: Path, state: dict, n_train: int, log):
+        import keras
+
+        from squeezekit.training.checkpoints import save_checkpoint, save_model_file
+
+        class EpochEnd(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.best = state.get("best_val_accuracy", -1.0)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs if logs is not None else {}
+                seconds = time.perf_counter() - self._start
+                logs["images_per_second"] = n_train / seconds
+                logs["epoch_seconds"] = seconds
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+                accuracy = logs.get("val_accuracy", -1.0)
+                if accuracy > self.best:
+                    self.best = accuracy
+                    save_model_file(self.model, run_dir / "best.keras")
+                    state["best_epoch"] = epoch + 1
+                state["best_val_accuracy"] = self.best
+                state["train_seconds"] = state.get("train_seconds", 0.0) + seconds
+                state["epoch"] = epoch + 1
+                save_checkpoint(self.model, run_dir, epoch + 1, state)
+                log(f"epoch {epoch + 1}: {logs['images_per_second']:.0f} images/s, val accuracy "
+                    f"{100 * accuracy:.2f} % (best {100 * self.best:.2f} %)")
+
+        return EpochEnd()
+
+
+def _model_metadata(class_names, recipe: Recipe, config: SqueezeNetConfig, settings: TrainSettings):
+    from squeezekit.metadata import ModelMetadata
+
+    label_set = "imagenet-1k" if len(class_names) == 1000 else ""
+    return ModelMetadata(
+        labels=tuple((name, name) for name in class_names), preprocessing=recipe.preprocessing,
+        source=f"squeezekit train --arch {settings.arch} --recipe {recipe.name} --data {settings.data}",
+        label_set=label_set,
+        extra={"config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.to_dict().items()},
+               "recipe": recipe.name},
+    )
+
+
+def train(settings: TrainSettings, log=print) -> dict:
+    """Train (or resume) and evaluate; returns the metrics written to ``metrics.json``."""
+    recipe = resolve_recipe(settings)
+    config = resolve_config(settings, recipe)
+    run_dir = Path(settings.out)
+    from squeezekit.training.checkpoints import read_state
+
+    state = read_state(run_dir) if settings.resume else None
+    if settings.resume and state is None:
+        raise ValueError(f"--resume: {run_dir} holds no checkpoint to resume from")
+    if not settings.resume and (run_dir / "checkpoints" / "state.json").exists():
+        raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+
+    import keras
+
+    keras.utils.set_random_seed(settings.seed)
+    train_images, val_images = load_data(settings, recipe, log)
+    class_names = train_images.class_names
+    config_dict = json.loads(json.dumps(config.to_dict()))
+    if state is not None:
+        if state["config"] != config_dict or state["class_names"] != class_names:
+            differing = "architecture" if state["config"] != config_dict else "class set"
+            raise ValueError(f"--resume: {run_dir} was trained with another {differing}; refusing to mix them")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    skipped = train_images.skipped + val_images.skipped
+    if skipped:
+        (run_dir / "skipped.txt").write_text("".join(f"{name}\t{reason}\n" for name, reason in skipped))
+        log(f"skipped {len(skipped)} unreadable file(s); their names are in {run_dir / 'skipped.txt'}")
+
+    from squeezekit.data.pipeline import make_dataset
+
+    classes = len(class_names)
+    train_data = make_dataset(train_images.images, train_images.labels, batch_size=recipe.batch_size,
+                              preprocessing=recipe.preprocessing, training=True, augmentation=recipe.augmentation,
+                              num_classes=classes, seed=settings.seed)
+    val_data = make_dataset(val_images.images, val_images.labels, batch_size=recipe.batch_size,
+                            preprocessing=recipe.preprocessing, training=False, num_classes=classes)
+    steps_per_epoch = math.ceil(len(train_images) / recipe.batch_size)
+    state = state or {"config": config_dict, "class_names": class_names, "recipe": asdict(recipe) | {"preprocessing": recipe.preprocessing.to_dict()},
+                      "arch": settings.arch, "seed": settings.seed}
+    strategy = _strategy(settings.distribute)
+    metadata = _model_metadata(class_names, recipe, config, settings)
+
+    phases = [(0, min(recipe.freeze_backbone_epochs, recipe.epochs), False), (min(recipe.freeze_backbone_epochs, recipe.epochs), recipe.epochs, True)]
+    start_epoch = state.get("epoch", 0)
+    model = None
+    history_path = run_dir / "history.csv"
+    import squeezekit.models.fire  # noqa: F401  registers the custom layers for loading
+    import squeezekit.models.pooling  # noqa: F401
+    from contextlib import nullcontext
+
+    for first, last, backbone_trainable in phases:
+        if last <= first or start_epoch >= last:
+            continue
+        with strategy.scope() if strategy is not None else nullcontext():
+            resuming_inside = start_epoch > first and model is None
+            if resuming_inside:
+                # Mid-phase: the checkpoint holds this phase's optimizer state and schedule position.
+                model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
+                log(f"resuming after epoch {start_epoch} from {state['checkpoint']}")
+            else:
+                if model is None:
+                    model = build_model(config, recipe, settings, classes)
+                    if start_epoch:  # resuming exactly at a phase boundary: weights only, a fresh optimizer
+                        loaded = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
+                        model.set_weights(loaded.get_weights())
+                _set_backbone_trainable(model, backbone_trainable)
+                _compile(model, recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
+        callbacks = [
+            _EpochEnd.make(run_dir, state, len(train_images), log),
+            keras.callbacks.CSVLogger(str(history_path), append=history_path.exists()),
+            keras.callbacks.TerminateOnNaN(),
+        ]
+        import sys
+
+        verbose = settings.verbose if sys.stderr.isatty() or settings.verbose != 1 else 2  # no bars in log files
+        model.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=max(first, start_epoch),
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
+        start_epoch = last
+
+    from squeezekit.metadata import write_sidecar
+    from squeezekit.training.checkpoints import save_model_file
+
+    if model is None:  # the run had already finished: resume only re-evaluates
+        model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
+    save_model_file(model, run_dir / "last.keras")
+    write_sidecar(run_dir / "last.keras", metadata)
+    best_path = run_dir / "best.keras" if (run_dir / "best.keras").is_file() else run_dir / "last.keras"
+    write_sidecar(best_path, metadata)
+    best = keras.models.load_model(best_path)
+    metrics = evaluate_run(best, val_data, val_images.labels, class_names, state, recipe, run_dir)
+    return metrics
+
+
+def evaluate_run(model, val_data, labels: np.ndarray, class_names, state: dict, recipe: Recipe, run_dir: Path) -> dict:
+    from squeezekit.training.plots import plot_confusion, plot_curves
+
+    scores = np.concatenate([np.asarray(model.predict_on_batch(batch)) for batch, _ in val_data])
+    ranked = np.argsort(-scores, axis=1)
+    top1 = ranked[:, 0] == labels
+    top5 = (ranked[:, :5] == labels[:, None]).any(axis=1)
+    classes = len(class_names)
+    confusion = np.zeros((classes, classes), np.int64)
+    np.add.at(confusion, (labels, ranked[:, 0]), 1)
+    per_class = {name: float(confusion[i, i] / max(1, confusion[i].sum())) for i, name in enumerate(class_names)}
+    history = []
+    history_path = run_dir / "history.csv"
+    if history_path.is_file():
+        with open(history_path) as handle:
+            history = list(csv.DictReader(handle))
+    speeds = [float(row["images_per_second"]) for row in history if row.get("images_per_second")]
+    metrics = {
+        "top1": float(top1.mean()), "top5": float(top5.mean()), "n_val": int(len(labels)), "per_class": per_class,
+        "epochs": int(state.get("epoch", 0)), "best_epoch": state.get("best_epoch"),
+        "wall_seconds_training": round(state.get("train_seconds", 0.0), 1),
+        "images_per_second": round(float(np.median(speeds)), 1) if speeds else None,
+        "parameters": int(model.count_params()), "recipe": recipe.name,
+    }
+    from squeezekit._resources import atomic_write_bytes
+
+    atomic_write_bytes(run_dir / "metrics.json", json.dumps(metrics, indent=1).encode())
+    plot_curves(history, run_dir / "curves.png")
+    plot_confusion(confusion, class_names, run_dir / "confusion.png")
+    return metrics
