@@ -58,13 +58,23 @@ def _zip(path: str) -> zipfile.ZipFile:
     return handles[path]
 
 
-def _listing(source: Path) -> tuple[list[PurePosixPath], str | None, str | None]:
-    """All file paths relative to the source, and how to read them (zip path or folder root)."""
+def _listing(source: Path, *, folders: bool = False):
+    """All file paths relative to the source, and how to read them (zip path or folder root).
+
+    With ``folders=True``, the folder paths are returned instead of the files.
+    """
     if source.is_dir():
-        files = [PurePosixPath(p.relative_to(source).as_posix()) for p in sorted(source.rglob("*")) if p.is_file()]
-        return files, None, str(source)
+        entries = [PurePosixPath(p.relative_to(source).as_posix()) for p in sorted(source.rglob("*"))
+                   if (p.is_dir() if folders else p.is_file())]
+        return entries, None, str(source)
     if source.is_file() and zipfile.is_zipfile(source):
-        members = [PurePosixPath(info.filename) for info in _zip(str(source)).infolist() if not info.is_dir()]
+        infos = _zip(str(source)).infolist()
+        if folders:
+            # Zips list folders as entries of their own, or only implicitly through the files' paths.
+            entries = {PurePosixPath(i.filename.rstrip("/")) for i in infos if i.is_dir()}
+            entries |= {parent for i in infos for parent in PurePosixPath(i.filename).parents if str(parent) != "."}
+            return sorted(entries), str(source), None
+        members = [PurePosixPath(info.filename) for info in infos if not info.is_dir()]
         return sorted(members), str(source), None
     if source.exists():
         raise ValueError(f"{source}: neither a folder nor a zip file of images")
@@ -114,8 +124,10 @@ def scan(source: str | os.PathLike, split: str | None = None) -> LabelledFiles:
             continue
         names.append(str(f))
         labels.append(index[class_name])
+    folders, _, _ = _listing(path, folders=True)
+    class_folders = {f.name for f in folders if f.parent == class_root and not f.name.startswith(".")}
     counts = [labels.count(i) for i in range(len(classes))]
-    empty = [c for c, n in zip(classes, counts) if n == 0]
+    empty = sorted(class_folders - set(classes)) + [c for c, n in zip(classes, counts) if n == 0]
     if empty:
         raise ValueError(f"{source}: class folders without images: {empty[:10]}")
     if len(classes) < 2:

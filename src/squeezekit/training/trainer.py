@@ -177,7 +177,9 @@ def _strategy(distribute: str):
     import tensorflow as tf
 
     if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # All local GPUs; without any, all logical CPU devices (how the tests get two replicas).
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([device.name for device in devices])
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
@@ -334,9 +336,10 @@ def train(settings: TrainSettings, log=print) -> dict:
                 _set_backbone_trainable(model, backbone_trainable)
                 _compile(model, recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
         callbacks = [
-            _EpochEnd.make(run_dir, state, len(train_images), log),
-            keras.callbacks.CSVLogger(str(history_path), append=history_path.exists()),
             keras.callbacks.TerminateOnNaN(),
+            _EpochEnd.make(run_dir, state, len(train_images), log),
+            # After the checkpoint: a row in history.csv means the epoch is saved.
+            keras.callbacks.CSVLogger(str(history_path), append=history_path.exists()),
         ]
         import sys
 
@@ -374,7 +377,9 @@ def evaluate_run(model, val_data, labels: np.ndarray, class_names, state: dict, 
     history_path = run_dir / "history.csv"
     if history_path.is_file():
         with open(history_path) as handle:
-            history = list(csv.DictReader(handle))
+            # A run killed between writing an epoch's row and its checkpoint repeats that epoch on resume:
+            # keep the last row of each epoch.
+            history = list({row["epoch"]: row for row in csv.DictReader(handle)}.values())
     speeds = [float(row["images_per_second"]) for row in history if row.get("images_per_second")]
     metrics = {
         "top1": float(top1.mean()), "top5": float(top5.mean()), "n_val": int(len(labels)), "per_class": per_class,

@@ -1,0 +1,158 @@
+"""`squeezekit train` end to end on a tiny real dataset: outputs, resume after SIGKILL, bad input."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("keras")
+
+TRAIN = [sys.executable, "-m", "squeezekit", "train", "--recipe", "cifar", "--batch-size", "16"]
+
+
+def _env(tmp_path):
+    return {**os.environ, "SQUEEZEKIT_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _train(tmp_path, *args, timeout=300):
+    return subprocess.run([*TRAIN, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=_env(tmp_path))
+
+
+def test_run_folder_holds_models_history_metrics_and_plots(tiny_cifar, tmp_path):
+    run = tmp_path / "run"
+    result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "2", "--out", run, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["n_val"] == 24 and metrics["epochs"] == 2 and 0 <= metrics["top1"] <= metrics["top5"] <= 1
+    assert set(metrics["per_class"]) == {"airplane", "cat", "ship"}
+    assert metrics["images_per_second"] > 0 and metrics["parameters"] > 0
+    for name in ("best.keras", "best.keras.json", "last.keras", "last.keras.json", "history.csv", "metrics.json",
+                 "curves.png", "confusion.png", "checkpoints/state.json", "checkpoints/epoch-0002.keras"):
+        assert (run / name).is_file(), name
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    sidecar = json.loads((run / "best.keras.json").read_text())
+    assert [label for label, _ in sidecar["labels"]] == ["airplane", "cat", "ship"]
+    # The trained model is usable by the other commands.
+    evaluated = subprocess.run([sys.executable, "-m", "squeezekit", "evaluate", str(run / "best.keras"),
+                                str(tiny_cifar / "test"), "--json"], capture_output=True, text=True, timeout=300,
+                               env=_env(tmp_path))
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout)["top1"] == pytest.approx(metrics["top1"])
+
+
+def _wait_for(predicate, timeout, process):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("moment", ["after-a-checkpoint", "during-a-checkpoint-write"])
+def test_sigkill_then_resume(tiny_cifar, tmp_path, moment):
+    """Killing a real run loses at most the current epoch; the surviving checkpoint loads; --resume finishes."""
+    run = tmp_path / "run"
+    process = subprocess.Popen([*TRAIN, "--data", str(tiny_cifar), "--epochs", "4", "--out", str(run)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp_path))
+    checkpoints = run / "checkpoints"
+    try:
+        if moment == "after-a-checkpoint":
+            seen = _wait_for(lambda: (checkpoints / "state.json").is_file(), 240, process)
+        else:
+            # A temporary ".epoch-...keras" exists only while a checkpoint is being written.
+            seen = _wait_for(lambda: checkpoints.is_dir() and any(p.name.startswith(".epoch-") for p in checkpoints.iterdir()),
+                             240, process)
+        assert seen, "the run ended before the moment to kill it"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    state_path = checkpoints / "state.json"
+    if state_path.is_file():
+        import keras
+
+        import squeezekit.models.fire  # noqa: F401
+        import squeezekit.models.pooling  # noqa: F401
+
+        state = json.loads(state_path.read_text())
+        keras.models.load_model(checkpoints / state["checkpoint"])  # never a broken checkpoint
+        result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "4", "--out", run, "--resume", "--json")
+    else:  # killed while writing the very first checkpoint: nothing to resume, start again
+        shutil.rmtree(run)
+        result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "4", "--out", run, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["epochs"] == 4
+    assert json.loads(state_path.read_text())["epoch"] == 4
+    assert not [p for p in checkpoints.iterdir() if p.name.startswith(".")]
+
+
+def test_resume_continues_the_schedule(tiny_cifar, tmp_path):
+    """A resumed run's optimizer continues from the checkpoint's step count, not from zero."""
+    import keras
+
+    import squeezekit.models.fire  # noqa: F401
+    import squeezekit.models.pooling  # noqa: F401
+
+    run = tmp_path / "run"
+    assert _train(tmp_path, "--data", tiny_cifar, "--epochs", "1", "--out", run).returncode == 0
+    result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "2", "--out", run, "--resume")
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
+    steps_per_epoch = -(-72 // 16)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2 * steps_per_epoch
+
+
+def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path):
+    run = tmp_path / "run"
+    assert _train(tmp_path, "--data", tiny_cifar, "--epochs", "1", "--out", run).returncode == 0
+    before = (run / "checkpoints" / "state.json").read_text()
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_cifar / "test", other / "val")
+    (other / "val" / "ship").rename(other / "val" / "truck")
+    cases = {
+        "another run": (["--data", tiny_cifar, "--epochs", "1", "--out", run], "--resume"),
+        "resume other arch": (["--data", tiny_cifar, "--epochs", "2", "--out", run, "--resume", "--arch", "squeezenet1_0"],
+                              "another architecture"),
+        "val classes differ": (["--data", tiny_cifar / "train", "--val", other / "val", "--epochs", "1", "--out", tmp_path / "r2"],
+                               "validation classes differ"),
+        "nothing to resume": (["--data", tiny_cifar, "--epochs", "1", "--out", tmp_path / "empty", "--resume"], "no checkpoint"),
+    }
+    for name, (args, fragment) in cases.items():
+        result = _train(tmp_path, *args)
+        assert result.returncode == 2, (name, result.stderr[-1500:])
+        last = result.stderr.strip().splitlines()[-1]
+        assert fragment in last and "Traceback" not in result.stderr, (name, last)
+    assert (run / "checkpoints" / "state.json").read_text() == before
+
+
+def test_data_problems(tiny_cifar, tmp_path):
+    one_class = tmp_path / "one"
+    shutil.copytree(tiny_cifar / "train" / "cat", one_class / "cat")
+    empty = tmp_path / "empty-class"
+    shutil.copytree(tiny_cifar / "train", empty)
+    (empty / "dog").mkdir()
+    for data, fragment in ((one_class, "at least 2"), (empty, "without images")):
+        result = _train(tmp_path, "--data", data, "--epochs", "1", "--out", tmp_path / "r")
+        assert result.returncode == 2 and fragment in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_cifar, broken)
+    (broken / "train" / "cat" / "zero.jpg").write_bytes(b"")
+    (broken / "train" / "cat" / "notes.txt").write_text("hello")
+    first = next((broken / "train" / "ship").iterdir())
+    first.write_bytes(first.read_bytes()[:100])
+    result = _train(tmp_path, "--data", broken, "--epochs", "1", "--out", tmp_path / "r3")
+    assert result.returncode == 0, result.stderr[-1500:]
+    skipped = (tmp_path / "r3" / "skipped.txt").read_text()
+    assert "zero.jpg" in skipped and "notes.txt" in skipped and first.name in skipped
