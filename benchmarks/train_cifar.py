@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default=30)
+parser.add_argument("--epochs", type=int, default=24)
 parser.add_argument("--out", default="runs/cifar10-benchmark")
 args = parser.parse_args()
 data = Path(os.environ["SQUEEZEKIT_DATA_DIR"]) / "cifar10" / "cifar10-jpeg.zip"
