@@ -1,0 +1,118 @@
+"""Training throughput of squeezekit's training step against the same SqueezeNet written plainly in PyTorch.
+
+    python benchmarks/train_throughput.py [--batch-size 128] [--steps 30]
+
+Both train the CIFAR-sized model of the `cifar` recipe (3x3 stride-1 stem, pools to 16/8/4, v1.1 Fire
+modules, batch norm, 10 classes) on the same random 32x32 batches with SGD (momentum 0.9): squeezekit
+through Keras' `train_on_batch` with the recipe's compile settings on each available backend, PyTorch
+eagerly in channels_last. Each runs in its own process; medians of timed steps after warm-up.
+Writes benchmarks/results/train_throughput.{json,md}.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+KERAS = textwrap.dedent(
+    """
+    import json, sys, time, numpy as np, keras
+    from squeezekit.config import get_preset
+    from squeezekit.models.squeezenet import SqueezeNet
+    from squeezekit.training.recipes import get_recipe
+    from squeezekit.training.trainer import _jit_compile
+    batch, steps = int(sys.argv[1]), int(sys.argv[2])
+    recipe = get_recipe("cifar")
+    model = SqueezeNet(get_preset("squeezenet1_1").replace(**recipe.arch_overrides), input_shape=(32, 32, 3), classes=10)
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
+                  jit_compile=_jit_compile("auto"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, 32, 32, 3)).astype("float32")
+    y = np.eye(10, dtype="float32")[rng.integers(0, 10, batch)]
+    for _ in range(5):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter(); model.train_on_batch(x, y); times.append(time.perf_counter() - start)
+    print(json.dumps({"engine": "squeezekit/" + keras.backend.backend(), "images_per_second": batch / float(np.median(times))}))
+    """
+)
+
+TORCH = textwrap.dedent(
+    """
+    import json, sys, time, torch, torch.nn as nn
+    batch, steps = int(sys.argv[1]), int(sys.argv[2])
+    class Fire(nn.Module):
+        def __init__(self, c, s, e):
+            super().__init__()
+            self.s = nn.Sequential(nn.Conv2d(c, s, 1, bias=False), nn.BatchNorm2d(s, eps=1e-3), nn.ReLU(inplace=True))
+            self.e1 = nn.Sequential(nn.Conv2d(s, e, 1, bias=False), nn.BatchNorm2d(e, eps=1e-3), nn.ReLU(inplace=True))
+            self.e3 = nn.Sequential(nn.Conv2d(s, e, 3, padding=1, bias=False), nn.BatchNorm2d(e, eps=1e-3), nn.ReLU(inplace=True))
+        def forward(self, x):
+            x = self.s(x)
+            return torch.cat([self.e1(x), self.e3(x)], 1)
+    pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)
+    model = nn.Sequential(
+        nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64, eps=1e-3), nn.ReLU(inplace=True), pool(),
+        Fire(64, 16, 64), Fire(128, 16, 64), pool(), Fire(128, 32, 128), Fire(256, 32, 128), pool(),
+        Fire(256, 48, 192), Fire(384, 48, 192), Fire(384, 64, 256), Fire(512, 64, 256),
+        nn.Dropout(0.2), nn.Conv2d(512, 10, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    def step():
+        optimizer.zero_grad(set_to_none=True); loss = loss_fn(model(x), y); loss.backward(); optimizer.step()
+    for _ in range(5):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter(); step(); times.append(time.perf_counter() - start)
+    times.sort()
+    print(json.dumps({"engine": "pytorch eager channels_last", "images_per_second": batch / times[len(times) // 2],
+                      "threads": torch.get_num_threads()}))
+    """
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=30)
+    args = parser.parse_args()
+    rows = []
+    runs = [("tensorflow", KERAS), ("jax", KERAS), ("torch", KERAS), (None, TORCH)]
+    for backend, script in runs:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        if backend:
+            env["KERAS_BACKEND"] = backend
+        done = subprocess.run([sys.executable, "-c", script, str(args.batch_size), str(args.steps)],
+                              capture_output=True, text=True, env=env, timeout=1800)
+        if done.returncode != 0:
+            rows.append({"engine": f"squeezekit/{backend}" if backend else "pytorch", "error": done.stderr.strip()[-300:]})
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+    torch_rate = next((r["images_per_second"] for r in rows if r["engine"].startswith("pytorch") and "images_per_second" in r), None)
+    best = max((r for r in rows if r["engine"].startswith("squeezekit") and "images_per_second" in r),
+               key=lambda r: r["images_per_second"], default=None)
+    report = {"batch_size": args.batch_size, "steps": args.steps, "rows": rows,
+              "ratio_best_squeezekit_to_pytorch": best["images_per_second"] / torch_rate if best and torch_rate else None}
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / "train_throughput.json").write_text(json.dumps(report, indent=1))
+    lines = ["| engine | images/s (batch %d) |" % args.batch_size, "|---|---|"]
+    lines += [f"| {r['engine']} | {r['images_per_second']:.0f} |" if "images_per_second" in r else f"| {r['engine']} | failed |" for r in rows]
+    if report["ratio_best_squeezekit_to_pytorch"]:
+        lines.append(f"\nBest squeezekit backend ({best['engine']}) / PyTorch: {report['ratio_best_squeezekit_to_pytorch']:.2f}x")
+    (results / "train_throughput.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
