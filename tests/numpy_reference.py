@@ -28,7 +28,6 @@ pct_3x3 of 0 or 1); the Fire output is then just the present branch.
 
 from __future__ import annotations
 
-import math
 from typing import Collection, Mapping
 
 import numpy as np

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from squeezekit.export.check import DEFAULT_THRESHOLDS, CheckReport, compare, predict_in_batches
@@ -27,7 +27,6 @@ class ExportResult:
     size_bytes: int
     check: CheckReport
     metadata_path: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -36,7 +35,7 @@ class ExportResult:
     def to_dict(self) -> dict:
         return {"path": str(self.path), "format": self.format, "quantize": self.quantize,
                 "size_bytes": self.size_bytes, "check": self.check.to_dict(),
-                "metadata": str(self.metadata_path) if self.metadata_path else None, "notes": self.notes}
+                "metadata": str(self.metadata_path) if self.metadata_path else None}
 
 
 def failed_path(path: Path) -> Path:
@@ -102,7 +101,6 @@ def export_model(
     extra = {**metadata.extra, "source_model": model, "format": format, "quantize": quantize,
              "input_size": [*input_size, 3], "squeezekit_version": __version__}
     artefact_metadata = type(metadata)(metadata.labels, preprocessing, metadata.source, metadata.label_set, extra)
-    notes: list[str] = []
 
     if format == "litert":
         from squeezekit.export.litert import export_litert
@@ -115,7 +113,7 @@ def export_model(
         metadata_path = None
     elif format == "onnx":
         metadata_path = None
-        _export_onnx(keras_model, model, path, quantize, calibration_set, input_size, artefact_metadata.to_dict(), notes)
+        _export_onnx(keras_model, model, path, quantize, calibration_set, input_size, artefact_metadata.to_dict())
     else:
         if path.exists():
             shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -132,10 +130,10 @@ def export_model(
         if metadata_path is not None:
             metadata_path = metadata_path.rename(target.with_name(target.name + ".json"))
         path = target
-    return ExportResult(path, format, quantize, _directory_size(path), report, metadata_path, notes)
+    return ExportResult(path, format, quantize, _directory_size(path), report, metadata_path)
 
 
-def _export_onnx(keras_model, model_name, path, quantize, calibration_set, input_size, metadata, notes) -> None:
+def _export_onnx(keras_model, model_name, path, quantize, calibration_set, input_size, metadata) -> None:
     import tempfile
 
     import keras

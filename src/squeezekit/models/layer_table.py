@@ -6,7 +6,6 @@ it against the parameters Keras actually creates and against the figures printed
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from squeezekit.config import SqueezeNetConfig

@@ -37,7 +37,6 @@ def runtime_metadata(entry, precision: str, check: dict | None = None) -> dict:
 
 
 def build_fp32(entry, path: Path) -> Path:
-    import onnx
 
     from squeezekit.config import get_preset
     from squeezekit.export.onnx_graph import build_onnx_model
