@@ -24,9 +24,10 @@ KERAS = textwrap.dedent(
     from squeezekit.models.squeezenet import SqueezeNet
     from squeezekit.training.recipes import get_recipe
     from squeezekit.training.trainer import _jit_compile
-    batch, steps = int(sys.argv[1]), int(sys.argv[2])
+    batch, steps, batch_norm = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "bn"
     recipe = get_recipe("cifar")
-    model = SqueezeNet(get_preset("squeezenet1_1").replace(**recipe.arch_overrides), input_shape=(32, 32, 3), classes=10)
+    config = get_preset("squeezenet1_1").replace(**recipe.arch_overrides).replace(batch_norm=batch_norm)
+    model = SqueezeNet(config, input_shape=(32, 32, 3), classes=10)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   jit_compile=_jit_compile("auto"))
     rng = np.random.default_rng(0)
@@ -37,26 +38,29 @@ KERAS = textwrap.dedent(
     times = []
     for _ in range(steps):
         start = time.perf_counter(); model.train_on_batch(x, y); times.append(time.perf_counter() - start)
-    print(json.dumps({"engine": "squeezekit/" + keras.backend.backend(), "images_per_second": batch / float(np.median(times))}))
+    print(json.dumps({"engine": "squeezekit/" + keras.backend.backend(), "batch_norm": batch_norm,
+                      "images_per_second": batch / float(np.median(times))}))
     """
 )
 
 TORCH = textwrap.dedent(
     """
     import json, sys, time, torch, torch.nn as nn
-    batch, steps = int(sys.argv[1]), int(sys.argv[2])
+    batch, steps, batch_norm = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "bn"
+    def conv(c, o, k, padding=0):
+        if not batch_norm:
+            return nn.Sequential(nn.Conv2d(c, o, k, padding=padding), nn.ReLU(inplace=True))
+        return nn.Sequential(nn.Conv2d(c, o, k, padding=padding, bias=False), nn.BatchNorm2d(o, eps=1e-3), nn.ReLU(inplace=True))
     class Fire(nn.Module):
         def __init__(self, c, s, e):
             super().__init__()
-            self.s = nn.Sequential(nn.Conv2d(c, s, 1, bias=False), nn.BatchNorm2d(s, eps=1e-3), nn.ReLU(inplace=True))
-            self.e1 = nn.Sequential(nn.Conv2d(s, e, 1, bias=False), nn.BatchNorm2d(e, eps=1e-3), nn.ReLU(inplace=True))
-            self.e3 = nn.Sequential(nn.Conv2d(s, e, 3, padding=1, bias=False), nn.BatchNorm2d(e, eps=1e-3), nn.ReLU(inplace=True))
+            self.s, self.e1, self.e3 = conv(c, s, 1), conv(s, e, 1), conv(s, e, 3, padding=1)
         def forward(self, x):
             x = self.s(x)
             return torch.cat([self.e1(x), self.e3(x)], 1)
     pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)
     model = nn.Sequential(
-        nn.Conv2d(3, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64, eps=1e-3), nn.ReLU(inplace=True), pool(),
+        conv(3, 64, 3, padding=1), pool(),
         Fire(64, 16, 64), Fire(128, 16, 64), pool(), Fire(128, 32, 128), Fire(256, 32, 128), pool(),
         Fire(256, 48, 192), Fire(384, 48, 192), Fire(384, 64, 256), Fire(512, 64, 256),
         nn.Dropout(0.2), nn.Conv2d(512, 10, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -73,7 +77,8 @@ TORCH = textwrap.dedent(
     for _ in range(steps):
         start = time.perf_counter(); step(); times.append(time.perf_counter() - start)
     times.sort()
-    print(json.dumps({"engine": "pytorch eager channels_last", "images_per_second": batch / times[len(times) // 2],
+    print(json.dumps({"engine": "pytorch eager channels_last", "batch_norm": batch_norm,
+                      "images_per_second": batch / times[len(times) // 2],
                       "threads": torch.get_num_threads()}))
     """
 )
@@ -86,29 +91,36 @@ def main() -> int:
     args = parser.parse_args()
     rows = []
     runs = [("tensorflow", KERAS), ("jax", KERAS), ("torch", KERAS), (None, TORCH)]
-    for backend, script in runs:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        if backend:
-            env["KERAS_BACKEND"] = backend
-        done = subprocess.run([sys.executable, "-c", script, str(args.batch_size), str(args.steps)],
-                              capture_output=True, text=True, env=env, timeout=1800)
-        if done.returncode != 0:
-            rows.append({"engine": f"squeezekit/{backend}" if backend else "pytorch", "error": done.stderr.strip()[-300:]})
-            continue
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(rows[-1], flush=True)
-    torch_rate = next((r["images_per_second"] for r in rows if r["engine"].startswith("pytorch") and "images_per_second" in r), None)
-    best = max((r for r in rows if r["engine"].startswith("squeezekit") and "images_per_second" in r),
-               key=lambda r: r["images_per_second"], default=None)
-    report = {"batch_size": args.batch_size, "steps": args.steps, "rows": rows,
-              "ratio_best_squeezekit_to_pytorch": best["images_per_second"] / torch_rate if best and torch_rate else None}
+    for variant in ("bn", "nobn"):  # the cifar recipe's model (batch norm), and the brief's (none)
+        for backend, script in runs:
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            if backend:
+                env["KERAS_BACKEND"] = backend
+            done = subprocess.run([sys.executable, "-c", script, str(args.batch_size), str(args.steps), variant],
+                                  capture_output=True, text=True, env=env, timeout=1800)
+            if done.returncode != 0:
+                rows.append({"engine": f"squeezekit/{backend}" if backend else "pytorch", "batch_norm": variant == "bn",
+                             "error": done.stderr.strip()[-300:]})
+                continue
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    ratios = {}
+    for batch_norm in (True, False):
+        torch_rate = next((r["images_per_second"] for r in rows if r["engine"].startswith("pytorch")
+                           and r["batch_norm"] == batch_norm and "images_per_second" in r), None)
+        best = max((r for r in rows if r["engine"].startswith("squeezekit") and r["batch_norm"] == batch_norm
+                    and "images_per_second" in r), key=lambda r: r["images_per_second"], default=None)
+        if best and torch_rate:
+            ratios["with batch norm" if batch_norm else "without batch norm"] = (best["engine"], best["images_per_second"] / torch_rate)
+    report = {"batch_size": args.batch_size, "steps": args.steps, "rows": rows, "ratios": ratios}
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
     (results / "train_throughput.json").write_text(json.dumps(report, indent=1))
-    lines = ["| engine | images/s (batch %d) |" % args.batch_size, "|---|---|"]
-    lines += [f"| {r['engine']} | {r['images_per_second']:.0f} |" if "images_per_second" in r else f"| {r['engine']} | failed |" for r in rows]
-    if report["ratio_best_squeezekit_to_pytorch"]:
-        lines.append(f"\nBest squeezekit backend ({best['engine']}) / PyTorch: {report['ratio_best_squeezekit_to_pytorch']:.2f}x")
+    lines = ["| engine | batch norm | images/s (batch %d, median step) |" % args.batch_size, "|---|---|---|"]
+    lines += [f"| {r['engine']} | {'yes' if r['batch_norm'] else 'no'} | "
+              + (f"{r['images_per_second']:.0f} |" if "images_per_second" in r else "failed |") for r in rows]
+    for name, (engine, ratio) in ratios.items():
+        lines.append(f"\n{name}: best squeezekit backend ({engine}) / PyTorch channels_last = {ratio:.2f}x")
     (results / "train_throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

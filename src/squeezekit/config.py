@@ -168,6 +168,29 @@ def config_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(SqueezeNetConfig))
 
 
+def conv_kernel_shapes(config: SqueezeNetConfig, classes: int, channels: int = 3) -> dict[str, tuple[int, int, int, int]]:
+    """``{weight path prefix: (out, in, kh, kw)}`` of every convolution of ``config``, in network order.
+
+    The names are the Keras weight paths squeezekit's builder gives (``conv1``, ``fire2/squeeze1x1``,
+    ``fire3_bypass``, ``conv10``); compressed files and numpy readers check their tensors against them.
+    """
+    k = config.conv1_kernel
+    shapes = {"conv1": (config.conv1_filters, channels, k, k)}
+    in_channels = config.conv1_filters
+    bypass = config.bypass_kinds()
+    for spec in config.fire_specs():
+        shapes[f"{spec.name}/squeeze1x1"] = (spec.squeeze, in_channels, 1, 1)
+        if spec.expand1x1:
+            shapes[f"{spec.name}/expand1x1"] = (spec.expand1x1, spec.squeeze, 1, 1)
+        if spec.expand3x3:
+            shapes[f"{spec.name}/expand3x3"] = (spec.expand3x3, spec.squeeze, 3, 3)
+        if bypass[spec.name] == "conv":
+            shapes[f"{spec.name}_bypass"] = (spec.out_channels, in_channels, 1, 1)
+        in_channels = spec.out_channels
+    shapes["conv10"] = (classes, in_channels, 1, 1)
+    return shapes
+
+
 def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

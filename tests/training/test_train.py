@@ -156,3 +156,43 @@ def test_data_problems(tiny_cifar, tmp_path):
     assert result.returncode == 0, result.stderr[-1500:]
     skipped = (tmp_path / "r3" / "skipped.txt").read_text()
     assert "zero.jpg" in skipped and "notes.txt" in skipped and first.name in skipped
+
+
+def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_cifar, tmp_path, monkeypatch, capsys):
+    """The second epoch's checkpoint hits "No space left on device" halfway through the file: the run
+    stops with a one-line error (exit 1), the first checkpoint stays in charge and loads, no partial
+    file is left, and --resume continues from it once there is space again."""
+    import errno
+
+    import keras
+
+    from squeezekit.cli.main import main
+
+    real_save = keras.Model.save
+    saves = []
+
+    def save_then_fill_the_disk(model, filepath, *args, **kwargs):
+        if "checkpoints" in str(filepath):
+            saves.append(filepath)
+        if len(saves) == 2 and "checkpoints" in str(filepath):
+            with open(filepath, "wb") as partial:
+                partial.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(model, filepath, *args, **kwargs)
+
+    monkeypatch.setenv("SQUEEZEKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(keras.Model, "save", save_then_fill_the_disk)
+    run = tmp_path / "run"
+    args = ["train", "--recipe", "cifar", "--batch-size", "16", "--data", str(tiny_cifar), "--epochs", "2",
+            "--out", str(run)]
+    assert main(args) == 1
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "No space left on device" in error and "previous checkpoint is intact" in error
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 1
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0001.keras", "state.json"]
+    keras.models.load_model(run / "checkpoints" / "epoch-0001.keras")
+
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    assert main([*args, "--resume"]) == 0
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 2

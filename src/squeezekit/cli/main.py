@@ -20,6 +20,8 @@ COMMANDS = {
     "train": ("train", "train on your own images or fine-tune the ImageNet weights; checkpoints and resume"),
     "predict": ("predict", "classify images (no TensorFlow needed): files, folders, globs"),
     "export": ("export", "export to LiteRT, ONNX or SavedModel (float or int8) and check the result"),
+    "explore": ("explore", "design-space sweeps (squeeze ratio, share of 3x3 filters, bypass): accuracy vs size"),
+    "compress": ("compress", "Deep Compression to a .sqz file: prune, share weights (k-means), Huffman code"),
     "bench": ("bench", "latency, throughput, size, memory and agreement of every engine and precision"),
 }
 
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
         print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # a full disk, a permission: the work failed, the message says where
+        print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"squeezekit {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER", help="image files, folders or glob patterns")
     parser.add_argument("--samples", action="store_true",
                         help="also classify a few real sample photos (from SQUEEZEKIT_DATA_DIR, else downloaded)")
-    parser.add_argument("--model", default="squeezenet1_1", help="pretrained name or .onnx/.tflite file (default: %(default)s)")
+    parser.add_argument("--model", default="squeezenet1_1", help="pretrained name or .onnx/.tflite/.sqz file (default: %(default)s)")
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")

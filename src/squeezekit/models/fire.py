@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from squeezekit.models.normalization import BatchNormalization
+
 
 def _check_filters(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -78,7 +80,7 @@ class Fire(layers.Layer):
                 dtype=self.dtype_policy,
             )
             norm = (
-                layers.BatchNormalization(axis=self._channel_axis, name=f"{name}_bn", dtype=self.dtype_policy)
+                BatchNormalization(axis=self._channel_axis, name=f"{name}_bn", dtype=self.dtype_policy)
                 if batch_norm
                 else None
             )

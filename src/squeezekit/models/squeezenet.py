@@ -98,6 +98,7 @@ def SqueezeNet(
     from keras import layers
 
     from squeezekit.models.fire import Fire
+    from squeezekit.models.normalization import BatchNormalization
     from squeezekit.models.pooling import RoundedMaxPooling2D
 
     data_format = keras.config.image_data_format()
@@ -119,7 +120,7 @@ def SqueezeNet(
             activation="relu" if relu and not bn else None, name=conv_name,
         )(x)
         if bn:
-            x = layers.BatchNormalization(axis=channel_axis, name=f"{conv_name}_bn")(x)
+            x = BatchNormalization(axis=channel_axis, name=f"{conv_name}_bn")(x)
             if relu:
                 x = layers.ReLU(name=f"{conv_name}_relu")(x)
         return x

@@ -35,7 +35,7 @@ class ImageResult:
 
 
 class Classifier:
-    """``Classifier.load(spec)`` for a ``.onnx``/``.tflite`` file or a pretrained name."""
+    """``Classifier.load(spec)`` for a ``.onnx``/``.tflite``/``.sqz`` file or a pretrained name."""
 
     def __init__(self, engine, metadata: ModelMetadata, source: str):
         self.engine = engine
@@ -55,9 +55,12 @@ class Classifier:
                 raise ValueError(f"{spec}: no such model file, and not a pretrained name (squeezenet1_0, squeezenet1_1)")
             path = pretrained_artefact(str(spec))
         if path.is_dir():
-            raise ValueError(f"{spec}: is a folder, expected a .onnx or .tflite model file")
+            raise ValueError(f"{spec}: is a folder, expected a .onnx, .tflite or .sqz model file")
         if path.suffix.lower() == ".sqz":
-            raise ValueError(f"{spec}: .sqz files are not supported yet")
+            from squeezekit.runtime.compressed import open_sqz
+
+            engine, metadata = open_sqz(path, threads)
+            return cls(engine, metadata, os.fspath(path))
         engine = open_engine(path, threads)
         if engine.metadata is not None:
             try:

@@ -29,24 +29,29 @@ def default_threads() -> int:
 
 
 class OnnxEngine:
-    """An ONNX Runtime session on the CPU; ``metadata`` is the JSON squeezekit stores in the model."""
+    """An ONNX Runtime session on the CPU; ``metadata`` is the JSON squeezekit stores in the model.
+
+    ``path`` may also be the serialised model itself (bytes), as built in memory from a ``.sqz`` file.
+    """
 
     kind = "onnxruntime"
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike | bytes, threads: int | None = None):
         onnxruntime = _require("onnxruntime", "runtime")
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or default_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        source = "<in-memory model>" if isinstance(path, bytes) else path
         try:
-            self.session = onnxruntime.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+            model = path if isinstance(path, bytes) else os.fspath(path)
+            self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types for foreign files
-            raise WeightFileError(path, f"not a loadable ONNX model ({str(error).splitlines()[0][:200]})") from None
+            raise WeightFileError(source, f"not a loadable ONNX model ({str(error).splitlines()[0][:200]})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise WeightFileError(path, "expected one 4-D image input (batch, height, width, channels)")
+            raise WeightFileError(source, "expected one 4-D image input (batch, height, width, channels)")
         self.input_name = inputs[0].name
         self.input_shape = tuple(inputs[0].shape)
         self.output_shape = tuple(self.session.get_outputs()[0].shape)
@@ -55,7 +60,7 @@ class OnnxEngine:
         try:
             self.metadata = json.loads(stored) if stored else None
         except ValueError as error:
-            raise WeightFileError(path, f"unreadable squeezekit metadata in the model ({error})") from None
+            raise WeightFileError(source, f"unreadable squeezekit metadata in the model ({error})") from None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]

@@ -333,7 +333,10 @@ def train(settings: TrainSettings, log=print) -> dict:
                         loaded = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
                         model.set_weights(loaded.get_weights())
                 _set_backbone_trainable(model, backbone_trainable)
-                _compile(model, recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
+                phase_recipe = recipe
+                if backbone_trainable and recipe.init:  # pretrained filters train at the lower rate
+                    phase_recipe = recipe.replace(learning_rate=recipe.learning_rate * recipe.backbone_lr_factor)
+                _compile(model, phase_recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             _EpochEnd.make(run_dir, state, len(train_images), log),

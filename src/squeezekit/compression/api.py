@@ -1,0 +1,164 @@
+"""Deep Compression of a SqueezeNet's weights, numpy only: prune, share, and describe the result.
+
+The Keras parts (fine-tuning with masks, centroid fine-tuning) live in
+:mod:`squeezekit.compression.finetune`; everything here works on Keras-layout weight arrays
+(``{"fire2/squeeze1x1/kernel": (kh, kw, in, out), ...}``) so that it runs without a framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from squeezekit.compression.pruning import densities_for, magnitude_mask
+from squeezekit.compression.sharing import share_weights
+from squeezekit.compression.sqz import CompressedLayer, SqzModel
+from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
+
+__all__ = ["CompressionPlan", "compress_arrays", "fold_batch_norm", "from_deep_compression", "layer_report",
+           "prune_arrays", "size_table"]
+
+BATCH_NORM_EPSILON = 1e-3  # Keras' BatchNormalization default, used by squeezekit's builders
+
+
+def fold_batch_norm(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Arrays with every ``<conv>_bn`` batch norm folded into its convolution's kernel and bias."""
+    folded = {key: value for key, value in arrays.items() if "_bn/" not in key}
+    for key in arrays:
+        if key.endswith("_bn/gamma"):
+            layer = key[: -len("_bn/gamma")]
+            kernel = arrays[f"{layer}/kernel"].astype(np.float32)
+            bias = arrays.get(f"{layer}/bias", np.zeros(kernel.shape[-1], np.float32)).astype(np.float32)
+            gamma, beta = arrays[f"{layer}_bn/gamma"], arrays[f"{layer}_bn/beta"]
+            mean, variance = arrays[f"{layer}_bn/moving_mean"], arrays[f"{layer}_bn/moving_variance"]
+            scale = (gamma / np.sqrt(variance + BATCH_NORM_EPSILON)).astype(np.float32)
+            folded[f"{layer}/kernel"] = kernel * scale
+            folded[f"{layer}/bias"] = ((bias - mean) * scale + beta).astype(np.float32)
+    return folded
+
+
+def _caffe(kernel: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))  # (kh, kw, in, out) -> (out, in, kh, kw)
+
+
+def _layer_names(config: SqueezeNetConfig, arrays: dict[str, np.ndarray]) -> list[str]:
+    classes = int(arrays["conv10/kernel"].shape[-1])
+    expected = conv_kernel_shapes(config, classes)
+    for name, shape in expected.items():
+        if f"{name}/kernel" not in arrays:
+            raise ValueError(f"no weights for layer {name!r} of the architecture")
+        got = _caffe(arrays[f"{name}/kernel"]).shape
+        if got != shape:
+            raise ValueError(f"layer {name!r} has weights of shape {got}, the architecture needs {shape}")
+    return list(expected)
+
+
+def prune_arrays(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], spec) -> dict[str, np.ndarray]:
+    """Boolean masks ``{"<layer>/kernel": mask}`` (Keras layout) keeping each layer's largest weights."""
+    names = _layer_names(config, arrays)
+    densities = densities_for(names, spec)
+    return {f"{name}/kernel": magnitude_mask(arrays[f"{name}/kernel"], densities[name]) for name in names}
+
+
+@dataclass(frozen=True)
+class CompressionPlan:
+    """How to compress: a prune spec (None keeps every weight) and bits per layer (int or pattern dict)."""
+
+    prune: object = None
+    bits: int | dict[str, int] = 8
+
+    def bits_for(self, name: str) -> int:
+        if isinstance(self.bits, int):
+            return self.bits
+        import fnmatch
+
+        return next((b for pattern, b in self.bits.items() if fnmatch.fnmatchcase(name, pattern)), 8)
+
+
+def compress_arrays(
+    config: SqueezeNetConfig,
+    arrays: dict[str, np.ndarray],
+    *,
+    bits: int | dict[str, int] = 8,
+    masks: dict[str, np.ndarray] | None = None,
+    init: str = "optimal",
+) -> list[CompressedLayer]:
+    """Share the weights kept by ``masks`` (default: the non-zero ones) with k-means, layer by layer
+    (``init``: see :func:`~squeezekit.compression.sharing.kmeans_1d`)."""
+    arrays = fold_batch_norm(arrays)
+    plan = CompressionPlan(bits=bits)
+    layers = []
+    for name in _layer_names(config, arrays):
+        kernel = _caffe(arrays[f"{name}/kernel"].astype(np.float32))
+        mask = _caffe(masks[f"{name}/kernel"]) if masks is not None else kernel != 0
+        codebook, indices, positions = share_weights(kernel, mask & np.isfinite(kernel), plan.bits_for(name), init)
+        bias = arrays.get(f"{name}/bias", np.zeros(kernel.shape[0], np.float32)).astype(np.float32)
+        layers.append(CompressedLayer(name, kernel.shape, codebook, bias, indices, positions))
+    return layers
+
+
+def from_deep_compression(dc_layers) -> list[CompressedLayer]:
+    """Lossless :class:`CompressedLayer` s from the layers of a Deep Compression ``.net`` file.
+
+    The stored codebooks and codes are kept as they are; the filler entries (and any entry whose
+    shared value is +0.0) are dropped, because the ``.sqz`` position stream skips zeros without them.
+    Decoding gives the release's weights bit for bit.
+    """
+    from squeezekit.weights.convert import squeezekit_layer_name
+
+    layers = []
+    for layer in dc_layers:
+        positions, codes = layer.positions(), layer.codes.astype(np.int64)
+        values = layer.codebook[codes]
+        keep = values.view(np.uint32) != 0  # +0.0 only: a -0.0 weight is kept, to stay bit-exact
+        layers.append(CompressedLayer(squeezekit_layer_name(layer.name), layer.shape, layer.codebook,
+                                      layer.bias, codes[keep], positions[keep]))
+    return layers
+
+
+def layer_report(layers: list[CompressedLayer], report: dict) -> list[dict]:
+    """One row per layer, as Deep Compression's Table: parameters, density, bits, and the bytes of
+    indices, codebook and positions before Huffman coding (fixed-width indices, 4-bit gaps with
+    fillers, as the Deep Compression format) and after (this file)."""
+    rows = []
+    for layer in layers:
+        sizes = report["layers"][layer.name]
+        k = layer.codebook.size
+        bits = max(1, int(np.ceil(np.log2(k)))) if k > 1 else 1
+        gaps = np.diff(np.concatenate([[-1], layer.positions])) - 1
+        fixed_entries = int(layer.indices.size + (gaps // 16).sum())  # DC fillers for gaps over 15
+        rows.append({
+            "layer": layer.name, "parameters": layer.size, "density": layer.density, "bits": bits,
+            "codebook_bytes": sizes["codebook"], "bias_bytes": sizes["bias"],
+            "indices_bytes_fixed": (fixed_entries * bits + 7) // 8,
+            "positions_bytes_fixed": 0 if layer.density == 1 else (fixed_entries + 1) // 2,
+            "indices_bytes": sizes["indices"], "positions_bytes": sizes["positions"],
+            "total_bytes": sum(sizes.values()),
+        })
+    return rows
+
+
+def size_table(rows: list[dict], total_bytes: int) -> str:
+    """A Markdown table of :func:`layer_report` rows with a total line."""
+    lines = ["| layer | parameters | density | bits | indices (fixed → Huffman) | positions (4-bit gaps → Huffman) "
+             "| codebook + bias | layer bytes |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['layer']} | {r['parameters']:,} | {100 * r['density']:.1f} % | {r['bits']} | "
+                     f"{r['indices_bytes_fixed']:,} → {r['indices_bytes']:,} | "
+                     f"{r['positions_bytes_fixed']:,} → {r['positions_bytes']:,} | "
+                     f"{r['codebook_bytes'] + r['bias_bytes']:,} | {r['total_bytes']:,} |")
+    params = sum(r["parameters"] for r in rows)
+    kept = sum(r["density"] * r["parameters"] for r in rows)
+    fixed = sum(r["indices_bytes_fixed"] + r["positions_bytes_fixed"] + r["codebook_bytes"] + r["bias_bytes"]
+                for r in rows)
+    lines.append(f"| **total** | {params:,} | {100 * kept / params:.1f} % | | "
+                 f"{sum(r['indices_bytes_fixed'] for r in rows):,} → {sum(r['indices_bytes'] for r in rows):,} | "
+                 f"{sum(r['positions_bytes_fixed'] for r in rows):,} → {sum(r['positions_bytes'] for r in rows):,} | "
+                 f"{sum(r['codebook_bytes'] + r['bias_bytes'] for r in rows):,} | "
+                 f"{fixed:,} → {total_bytes:,} (whole file) |")
+    return "\n".join(lines)
+
+
+def sqz_model(config: SqueezeNetConfig, metadata: dict, layers: list[CompressedLayer]) -> SqzModel:
+    return SqzModel(config.replace(batch_norm=False).to_dict(), metadata, layers)

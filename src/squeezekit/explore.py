@@ -1,0 +1,307 @@
+"""Design-space exploration (paper sections 5 and 6): train every configuration of a sweep of
+metaparameters with the same recipe, data and seeds, and report accuracy against model size.
+
+A *sweep* varies one metaparameter around the base architecture, as each line of the paper's
+Figure 3 does: ``squeeze_ratio=0.125,0.25,0.5`` trains the base with each squeeze ratio; fixed
+values for that sweep follow an ``@``: ``pct_3x3=0.01,0.5,0.99@squeeze_ratio=0.5`` (the paper's 3x3
+sweep at SR 0.5). Several sweeps run together; a configuration that two sweeps share is trained once.
+
+Every trial is an ordinary ``squeezekit train`` run in ``OUT/trials/<key>/``; a trial with a
+``metrics.json`` is finished and skipped, an interrupted one resumes from its last checkpoint.
+Trials are independent: on one machine they run in turn; to spread them over processes or hosts,
+start the same command on each with ``--worker I/N`` (trial ``k`` runs on worker ``k mod N``) against a
+shared ``OUT`` and run it once more without ``--worker`` to collect (finished trials are skipped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from squeezekit.config import SqueezeNetConfig, config_fields, get_preset
+
+__all__ = ["Sweep", "Trial", "parse_sweep", "plan_trials", "run_exploration"]
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    parameter: str
+    values: tuple
+    fixed: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        fixed = ", ".join(f"{k}={v}" for k, v in self.fixed.items())
+        return self.parameter + (f" ({fixed})" if fixed else "")
+
+
+@dataclass(frozen=True)
+class Trial:
+    overrides: dict  # architecture overrides on top of the recipe's
+    seed: int
+
+    @property
+    def key(self) -> str:
+        text = json.dumps({"overrides": self.overrides, "seed": self.seed}, sort_keys=True)
+        readable = "-".join(f"{k}={v}" for k, v in sorted(self.overrides.items())) or "base"
+        return f"{readable}-seed{self.seed}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def _field_types() -> dict[str, type]:
+    defaults = SqueezeNetConfig()
+    return {name: type(getattr(defaults, name)) for name in config_fields()}
+
+
+def _parse_value(parameter: str, text: str):
+    kind = _field_types()[parameter]
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        return kind(text) if kind in (int, float, str) else text
+    except ValueError:
+        raise ValueError(f"--sweep {parameter}: {text!r} is not a valid {kind.__name__}") from None
+
+
+def parse_sweep(text: str) -> Sweep:
+    """``name=v1,v2,...[@fixed=value,...]`` -> :class:`Sweep` (names are SqueezeNetConfig fields)."""
+    body, _, fixed_text = text.partition("@")
+    parameter, sep, values_text = body.partition("=")
+    parameter = parameter.strip().replace("-", "_")
+    known = _field_types()
+    if not sep or parameter not in known:
+        raise ValueError(f"--sweep {text!r}: expected NAME=V1,V2,... with NAME one of {', '.join(sorted(known))}")
+    values = tuple(_parse_value(parameter, v.strip()) for v in values_text.split(",") if v.strip())
+    if not values:
+        raise ValueError(f"--sweep {text!r}: no values")
+    fixed = {}
+    for item in filter(None, (p.strip() for p in fixed_text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            raise ValueError(f"--sweep {text!r}: fixed value {item!r} is not NAME=VALUE with a known NAME")
+        fixed[name] = _parse_value(name, value.strip())
+    return Sweep(parameter, values, fixed)
+
+
+def plan_trials(base: str, recipe_overrides: dict, sweeps: list[Sweep], seeds: int, input_size: int
+                ) -> tuple[list[Trial], dict[str, list[tuple[object, str]]]]:
+    """The distinct trials of ``sweeps``, and per sweep label its ``(value, trial key)`` points.
+
+    Every configuration is built and checked against ``input_size`` here, so an impossible value or
+    one that does not fit the input fails before any training.
+    """
+    from squeezekit.models.layer_table import check_input_size
+
+    if seeds < 1:
+        raise ValueError(f"Expected --seeds >= 1. Received: {seeds}")
+    trials: dict[str, Trial] = {}
+    points: dict[str, list[tuple[object, str]]] = {}
+    for sweep in sweeps:
+        for value in sweep.values:
+            overrides = {**sweep.fixed, sweep.parameter: value}
+            try:
+                config = get_preset(base).replace(**{**recipe_overrides, **overrides})
+                check_input_size(config, input_size, input_size)
+            except ValueError as error:
+                raise ValueError(f"--sweep {sweep.parameter}={value}: {error}") from None
+            for seed in range(seeds):
+                trial = Trial(overrides, seed)
+                trials.setdefault(trial.key, trial)
+                points.setdefault(sweep.label, []).append((value, trial.key))
+    return list(trials.values()), points
+
+
+def _model_figures(config: SqueezeNetConfig, classes: int, input_size: int) -> dict:
+    from squeezekit.models.layer_table import layer_table
+
+    table = layer_table(config, input_size=input_size, classes=classes)
+    return {"parameters": table.parameters, "macs": table.macs,
+            "size_bytes": {str(bits): table.size_bytes(bits) for bits in (32, 8, 6)}}
+
+
+def _load_results(out: Path) -> dict:
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {}
+
+
+def run_exploration(
+    *,
+    data: str,
+    out: str | os.PathLike,
+    sweeps: list[Sweep],
+    base: str = "squeezenet1_1",
+    recipe: str = "cifar",
+    val: str | None = None,
+    epochs: int | None = None,
+    seeds: int = 1,
+    budget_minutes: float | None = None,
+    worker: tuple[int, int] | None = None,
+    log=print,
+) -> dict:
+    """Train (or skip, or resume) every trial, then write results.json, results.md and the plots."""
+    from squeezekit._resources import atomic_write_bytes
+    from squeezekit.training.recipes import get_recipe
+    from squeezekit.training.trainer import TrainSettings, train
+
+    out = Path(out)
+    recipe_spec = get_recipe(recipe)
+    input_size = recipe_spec.preprocessing.crop
+    trials, points = plan_trials(base, recipe_spec.arch_overrides, sweeps, seeds, input_size)
+    epochs = epochs or recipe_spec.epochs
+    if epochs < 1:
+        raise ValueError(f"Expected --epochs >= 1. Received: {epochs}")
+    out.mkdir(parents=True, exist_ok=True)
+    results = _load_results(out)
+    pending = [t for t in trials if not (out / "trials" / t.key / "metrics.json").is_file()]
+    if worker is not None:
+        index, count = worker
+        pending = [t for i, t in enumerate(trials) if i % count == index and t in pending]
+    if budget_minutes is not None and pending:
+        seconds_per_epoch = _estimate_epoch_seconds(data, base, recipe, val, pending[0], out)
+        if budget_minutes * 60 < seconds_per_epoch:
+            raise ValueError(f"--budget-minutes {budget_minutes}: one epoch takes about {seconds_per_epoch / 60:.1f} "
+                             "minutes on this machine; raise the budget")
+        affordable = int(budget_minutes * 60 // (seconds_per_epoch * len(pending)))
+        if affordable < 1:
+            raise ValueError(f"--budget-minutes {budget_minutes}: {len(pending)} trials of one epoch take about "
+                             f"{len(pending) * seconds_per_epoch / 60:.0f} minutes; raise the budget or sweep fewer values")
+        if affordable < epochs:
+            log(f"budget: {len(pending)} trials x {affordable} epochs (of {epochs}) fit in {budget_minutes:g} minutes")
+            epochs = affordable
+    log(f"{len(trials)} trials, {len(trials) - len(pending)} finished, {len(pending)} to run, {epochs} epochs each")
+    for number, trial in enumerate(pending, 1):
+        run_dir = out / "trials" / trial.key
+        resume = (run_dir / "checkpoints" / "state.json").is_file()
+        log(f"[{number}/{len(pending)}] {trial.key}" + (" (resuming)" if resume else ""))
+        start = time.perf_counter()
+        metrics = train(TrainSettings(data=data, out=str(run_dir), arch=base, recipe=recipe, val=val, epochs=epochs,
+                                      seed=trial.seed, resume=resume, arch_overrides=trial.overrides, verbose=2),
+                        log=log)
+        config = get_preset(base).replace(**{**recipe_spec.arch_overrides, **trial.overrides})
+        results[trial.key] = {
+            "overrides": trial.overrides, "seed": trial.seed, "epochs": epochs,
+            "top1": metrics["top1"], "top5": metrics.get("top5"),
+            "train_seconds": metrics.get("wall_seconds_training", time.perf_counter() - start),
+            "images_per_second": metrics.get("images_per_second"),
+            **_model_figures(config, len(metrics.get("per_class", {})) or 10, input_size),
+        }
+        atomic_write_bytes(out / RESULTS_FILE, json.dumps(results, indent=1).encode())
+    finished = {t.key: results[t.key] for t in trials if t.key in results}
+    report = {"base": base, "recipe": recipe, "data": data, "sweeps": {
+        label: [{"value": value, "trial": key} for value, key in pairs] for label, pairs in points.items()},
+        "trials": finished}
+    if worker is None or len(finished) == len(trials):
+        write_report(out, report)
+    return report
+
+
+def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) -> float:
+    """Seconds per training epoch of ``trial``, from timing a few steps of its model (once per sweep)."""
+    import numpy as np
+
+    cache = out / "epoch-estimate.json"
+    if cache.is_file():
+        try:
+            return float(json.loads(cache.read_text())["seconds_per_epoch"])
+        except (ValueError, KeyError):
+            pass
+    import keras
+
+    from squeezekit.data.sources import scan, splits_of
+    from squeezekit.models.squeezenet import SqueezeNet
+    from squeezekit.training.recipes import get_recipe
+    from squeezekit.training.trainer import _jit_compile
+
+    spec = get_recipe(recipe)
+    files = scan(data, "train" if "train" in splits_of(data) else None)
+    size = spec.preprocessing.crop
+    config = get_preset(base).replace(**{**spec.arch_overrides, **trial.overrides})
+    model = SqueezeNet(config, input_shape=(size, size, 3), classes=len(files.class_names))
+    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
+                  jit_compile=_jit_compile("auto"))
+    batch = min(spec.batch_size, len(files))
+    x = np.zeros((batch, size, size, 3), np.float32)
+    y = np.eye(len(files.class_names), dtype=np.float32)[np.zeros(batch, int)]
+    model.train_on_batch(x, y)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - start)
+    seconds = sorted(times)[1] * math.ceil(len(files) / batch) * 1.15  # + input pipeline and validation
+    cache.write_text(json.dumps({"seconds_per_epoch": seconds}))
+    return seconds
+
+
+def write_report(out: Path, report: dict) -> None:
+    """``results.md`` (one table per sweep) and ``tradeoff.png`` (accuracy against size, per sweep)."""
+    import numpy as np
+
+    trials = report["trials"]
+    lines = [f"# Design-space exploration: {report['base']}, recipe {report['recipe']}", ""]
+    curves = {}
+    for label, pairs in report["sweeps"].items():
+        lines += [f"## {label}", "", "| value | parameters | MACs | size 32-bit | size 6-bit | top-1 | top-5 | seeds | "
+                  "train time | images/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        by_value: dict = {}
+        for pair in pairs:
+            if pair["trial"] in trials:
+                by_value.setdefault(json.dumps(pair["value"]), []).append(trials[pair["trial"]])
+        curve = []
+        for value_text, runs in by_value.items():
+            top1 = np.array([r["top1"] for r in runs])
+            top5 = [r["top5"] for r in runs if r.get("top5") is not None]
+            first = runs[0]
+            spread = f" ± {100 * top1.std(ddof=1):.2f}" if len(runs) > 1 else ""
+            lines.append(
+                f"| {json.loads(value_text)} | {first['parameters']:,} | {first['macs'] / 1e6:.1f} M | "
+                f"{first['size_bytes']['32'] / 1e6:.2f} MB | {first['size_bytes']['6'] / 1e6:.2f} MB | "
+                f"{100 * top1.mean():.2f}{spread} % | {100 * np.mean(top5):.2f} % | {len(runs)} | "
+                f"{np.mean([r['train_seconds'] for r in runs]) / 60:.1f} min | "
+                f"{np.mean([r['images_per_second'] or 0 for r in runs]):.0f} |")
+            curve.append((json.loads(value_text), first["size_bytes"]["32"] / 1e6, 100 * top1.mean(),
+                          100 * top1.std(ddof=1) if len(runs) > 1 else 0.0))
+        curves[label] = curve
+        lines.append("")
+    (out / "results.md").write_text("\n".join(lines))
+    _plot(out / "tradeoff.png", curves, report)
+
+
+def _plot(path: Path, curves: dict, report: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, curve in curves.items():
+        if not curve:
+            continue
+        order = sorted(curve, key=lambda point: point[1])
+        sizes = [p[1] for p in order]
+        accuracy = [p[2] for p in order]
+        axis.errorbar(sizes, accuracy, yerr=[p[3] for p in order], marker="o", capsize=3, label=label)
+        for value, size, top1, _ in order:
+            axis.annotate(str(value), (size, top1), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axis.set_xlabel("model size (MB, 32-bit weights)")
+    axis.set_ylabel("top-1 accuracy (%)")
+    axis.set_title(f"{report['base']} on {Path(report['data']).name}, recipe {report['recipe']}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

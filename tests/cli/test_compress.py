@@ -1,0 +1,117 @@
+"""`squeezekit compress` on a small trained-style model: report, .sqz written, predict and evaluate
+read it; fine-tuning runs end to end; bad input is a one-line error with exit status 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from compression_helpers import SMALL, random_arrays
+from squeezekit.cli.main import main
+
+pytest.importorskip("keras")
+
+CLASSES = ["apple", "pear", "plum"]
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """A .keras SqueezeNet (batch norm, complex bypass) with its metadata, and a labelled image folder."""
+    from PIL import Image
+
+    from squeezekit.config import Preprocessing
+    from squeezekit.metadata import ModelMetadata, write_sidecar
+    from squeezekit.models.squeezenet import SqueezeNet
+
+    root = tmp_path_factory.mktemp("small")
+    config = SMALL.replace(batch_norm=True)
+    model = SqueezeNet(config, input_shape=(32, 32, 3), classes=3)
+    rng = np.random.default_rng(0)
+    kernels = random_arrays()
+    # Non-trivial batch norm statistics, so that folding them into the convolutions is exercised.
+    bn_values = {"gamma": lambda n: rng.uniform(0.5, 1.5, n), "beta": lambda n: rng.uniform(0, 0.1, n),
+                 "moving_mean": lambda n: rng.normal(0, 0.1, n), "moving_variance": lambda n: rng.uniform(0.5, 1.5, n)}
+    for weight in model.weights:
+        kind = weight.path.rsplit("/", 1)[1]
+        if kind in bn_values:
+            weight.assign(bn_values[kind](weight.shape[0]).astype("float32"))
+        else:
+            weight.assign(kernels[weight.path])
+    path = root / "small.keras"
+    model.save(path)
+    write_sidecar(path, ModelMetadata(labels=tuple((c, c) for c in CLASSES), preprocessing=Preprocessing(
+        resize=32, crop=32, channel_order="RGB", mean=(127.5,) * 3, scale=1 / 64), source="test",
+        extra={"config": config.to_dict()}))
+    for label in CLASSES:
+        (root / "images" / label).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(root / "images" / label / f"{i}.png")
+    return path, root / "images"
+
+
+def _run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_compress_predict_evaluate(small_model, tmp_path, capsys):
+    model, images = small_model
+    out = tmp_path / "small.sqz"
+    status, stdout, err = _run(capsys, "compress", model, "--prune", "conv1=1,*=0.4", "--bits", "4", "-o", out,
+                               "--eval", images, "--json")
+    assert status == 0, err
+    report = json.loads(stdout)
+    assert report["bytes"] == out.stat().st_size
+    densities = {row["layer"]: row["density"] for row in report["layers"]}
+    assert densities["conv1"] == 1.0 and densities["fire9/expand3x3"] == pytest.approx(0.4, abs=0.01)
+    assert all(row["bits"] <= 4 for row in report["layers"])
+    assert [stage["stage"] for stage in report["stages"]][0] == "source (float32)"
+
+    status, stdout, err = _run(capsys, "compress", model, "--bits", "6", "-o", tmp_path / "t.sqz")
+    assert status == 0 and "indices (fixed → Huffman)" in stdout and "wrote" in stdout, err
+
+    status, stdout, err = _run(capsys, "predict", "--model", out, "--json", images / "pear" / "0.png")
+    assert status == 0, err
+    assert json.loads(stdout)["predictions"][0]["label"] in CLASSES
+    status, stdout, err = _run(capsys, "evaluate", out, images, "--json")
+    assert status == 0, err
+    assert json.loads(stdout)["n"] == 12
+
+
+def test_compress_with_fine_tuning(small_model, tmp_path, capsys):
+    model, images = small_model
+    status, stdout, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--prune-steps", "2", "--bits", "3",
+                               "--data", images, "--finetune-epochs", "1", "--finetune-images", "12",
+                               "-o", tmp_path / "ft.sqz", "--json")
+    assert status == 0, err
+    stages = [stage["stage"] for stage in json.loads(stdout)["stages"]]
+    assert stages[-1] == "compressed (.sqz)" and any("before centroid fine-tuning" in s for s in stages)
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--prune", "conv1=2"], "density 2.0 must be in (0, 1]"),
+        (["--prune", "x=y"], "is not DENSITY"),
+        (["--bits", "9"], "--bits in 1..8"),
+        (["--finetune-epochs", "1"], "needs --data"),
+        (["-o", "out.onnx"], "must end in .sqz"),
+        (["--data", "/no/such/folder", "--finetune-epochs", "1"], "no such file"),
+    ],
+)
+def test_bad_input(small_model, tmp_path, capsys, extra, fragment):
+    model, _ = small_model
+    status, _, err = _run(capsys, "compress", model, "-o", tmp_path / "x.sqz", *extra)
+    assert status == 2
+    assert fragment in err.strip().splitlines()[-1]
+    assert not (tmp_path / "x.sqz").exists()
+
+
+def test_unknown_model_and_damaged_sqz(tmp_path, capsys):
+    status, _, err = _run(capsys, "compress", "resnet50")
+    assert status == 2 and "neither a pretrained name" in err
+    bad = tmp_path / "bad.sqz"
+    bad.write_bytes(b"\x89SQZ\r\n\x1a\n\x01\x00" + bytes(62))  # version 1, checksum wrong
+    status, _, err = _run(capsys, "compress", bad, "-o", tmp_path / "y.sqz")
+    assert status == 1 and "checksum" in err
