@@ -108,13 +108,15 @@ def copy_photo(photos):
 
 @pytest.fixture(scope="session")
 def squeezekit_cli(artefacts):
-    """squeezekit_cli(*args, cwd=None, modules=None): run `squeezekit ARGS` with TensorFlow/Keras unimportable."""
+    """squeezekit_cli(*args, cwd=None, modules=None, env=None): run `squeezekit ARGS` with TensorFlow/Keras
+    unimportable; ``env`` adds environment variables (e.g. SQUEEZEKIT_DATA_DIR, which is removed by default)."""
 
-    def run(*args: str, cwd: Path | None = None, modules: Path | None = None) -> subprocess.CompletedProcess:
+    def run(*args: str, cwd: Path | None = None, modules: Path | None = None, env: dict | None = None,
+            timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
         extra = {"SQUEEZEKIT_TEST_MODULES": str(modules)} if modules else {}
         return subprocess.run([sys.executable, "-c", PREDICT_PROGRAM, *map(str, args)], cwd=cwd,
-                              env=subprocess_env(artefacts.home, **extra), capture_output=True, text=True,
-                              timeout=TIMEOUT_S)
+                              env=subprocess_env(artefacts.home, **extra, **(env or {})), capture_output=True,
+                              text=True, timeout=timeout)
 
     return run
 

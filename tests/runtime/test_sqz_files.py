@@ -5,19 +5,12 @@ import json
 
 import numpy as np
 
-from conftest import PREDICT_PROGRAM, subprocess_env
 
-
-def test_compress_then_predict_without_tensorflow(artefacts, data_dir, photos, tmp_path):
-    import subprocess
-    import sys
-
-    env = subprocess_env(artefacts.home, SQUEEZEKIT_DATA_DIR=str(data_dir))
+def test_compress_then_predict_without_tensorflow(squeezekit_cli, data_dir, photos, tmp_path):
     sqz = tmp_path / "v1_0.sqz"
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-c", PREDICT_PROGRAM, *map(str, args)], env=env,
-                              capture_output=True, text=True, timeout=300)
+        return squeezekit_cli(*args, env={"SQUEEZEKIT_DATA_DIR": str(data_dir)}, timeout=300)
 
     compressed = cli("compress", "squeezenet1_0", "-o", sqz, "--json")
     assert compressed.returncode == 0, compressed.stderr[-2000:]
