@@ -8,6 +8,7 @@ sample-1000 by ONNX Runtime from the decoded file:
 - ``v1_0-lossless``: the Deep Compression release (v1.0, 8-bit) re-encoded losslessly;
 - ``v1_0-6bit``: its kept weights re-clustered to 6 bits, centroids fine-tuned towards the 8-bit
   model's outputs on the Imagenette train photos (no labels, no ImageNet training data);
+- ``v1_0-6bit-linear``: the same with the paper's linear-initialised k-means (smaller, less accurate);
 - ``v1_0-5bit``: the same at 5 bits (the goal beyond: <= 400,000 bytes);
 - ``v1_1-pruned-4bit``: dense pretrained v1.1 pruned (conv1 dense, conv10 to 30 %, the rest to 70 %)
   in two steps, each fine-tuned for two epochs towards the dense model's outputs on the 8,925
@@ -33,6 +34,7 @@ IMAGENETTE = DATA / "imagenette" / "imagenette2-224-subset.zip"
 RUNS = {
     "v1_0-lossless": dict(model="squeezenet1_0"),
     "v1_0-6bit": dict(model="squeezenet1_0", bits=6, data=IMAGENETTE, finetune_epochs=2),
+    "v1_0-6bit-linear": dict(model="squeezenet1_0", bits=6, data=IMAGENETTE, finetune_epochs=2, kmeans_init="linear"),
     "v1_0-5bit": dict(model="squeezenet1_0", bits=5, data=IMAGENETTE, finetune_epochs=2),
     "v1_1-pruned-4bit": dict(model="squeezenet1_1", prune="conv1=1,conv10=0.3,*=0.7", prune_steps=2, bits=4,
                              data="IMAGENETTE_ALL", finetune_epochs=2, finetune_images=8925),

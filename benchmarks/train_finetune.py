@@ -10,12 +10,11 @@ weight conversion, compilation, training, evaluation, plots).
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _train_run import run_and_report
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
@@ -26,19 +25,4 @@ command = [sys.executable, "-m", "squeezekit", "train", "--arch", "squeezenet1_1
            "--recipe", "finetune", "--out", args.out, "--json"]
 if args.epochs is not None:
     command += ["--epochs", str(args.epochs)]
-start = time.perf_counter()
-completed = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-wall = time.perf_counter() - start
-if completed.returncode != 0:
-    sys.exit(completed.returncode)
-metrics = json.loads(completed.stdout.strip().splitlines()[-1])
-result = {"command": " ".join(command[1:]), "wall_seconds": round(wall, 1), **metrics}
-results = Path(__file__).parent / "results"
-results.mkdir(exist_ok=True)
-(results / "train_finetune.json").write_text(json.dumps(result, indent=1))
-table = ("| val top-1 | val top-5 | epochs | wall time | training images/s (median epoch) | parameters |\n"
-         "|---|---|---|---|---|---|\n"
-         f"| {100 * metrics['top1']:.2f} % | {100 * metrics['top5']:.2f} % | {metrics['epochs']} | {wall / 60:.1f} min | "
-         f"{metrics['images_per_second']} | {metrics['parameters']:,} |\n")
-(results / "train_finetune.md").write_text(table)
-print(table)
+run_and_report(command, "train_finetune", "val")

@@ -153,6 +153,10 @@ def run_exploration(
     log=print,
 ) -> dict:
     """Train (or skip, or resume) every trial, then write results.json, results.md and the plots."""
+    import importlib.util
+
+    if importlib.util.find_spec("keras") is None:
+        raise ValueError("exploration trains with Keras, which is not installed: pip install 'squeezekit[train]'")
     from squeezekit._resources import atomic_write_bytes
     from squeezekit.training.recipes import get_recipe
     from squeezekit.training.trainer import TrainSettings, train

@@ -15,28 +15,10 @@ from squeezekit.compression.pruning import densities_for, magnitude_mask
 from squeezekit.compression.sharing import share_weights
 from squeezekit.compression.sqz import CompressedLayer, SqzModel
 from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
+from squeezekit.export.onnx_graph import fold_batch_norm
 
 __all__ = ["CompressionPlan", "compress_arrays", "fold_batch_norm", "from_deep_compression", "layer_report",
            "prune_arrays", "size_table"]
-
-BATCH_NORM_EPSILON = 1e-3  # Keras' BatchNormalization default, used by squeezekit's builders
-
-
-def fold_batch_norm(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Arrays with every ``<conv>_bn`` batch norm folded into its convolution's kernel and bias."""
-    folded = {key: value for key, value in arrays.items() if "_bn/" not in key}
-    for key in arrays:
-        if key.endswith("_bn/gamma"):
-            layer = key[: -len("_bn/gamma")]
-            kernel = arrays[f"{layer}/kernel"].astype(np.float32)
-            bias = arrays.get(f"{layer}/bias", np.zeros(kernel.shape[-1], np.float32)).astype(np.float32)
-            gamma, beta = arrays[f"{layer}_bn/gamma"], arrays[f"{layer}_bn/beta"]
-            mean, variance = arrays[f"{layer}_bn/moving_mean"], arrays[f"{layer}_bn/moving_variance"]
-            scale = (gamma / np.sqrt(variance + BATCH_NORM_EPSILON)).astype(np.float32)
-            folded[f"{layer}/kernel"] = kernel * scale
-            folded[f"{layer}/bias"] = ((bias - mean) * scale + beta).astype(np.float32)
-    return folded
-
 
 def _caffe(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))  # (kh, kw, in, out) -> (out, in, kh, kw)

@@ -118,6 +118,13 @@ def evaluate(engine, data_dir, metadata: dict, limit: int | None = None) -> dict
     return evaluate_images(engine, images, model_metadata, limit=limit).to_dict()
 
 
+def _require_keras(what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("keras") is None:
+        raise ValueError(f"{what} trains with Keras, which is not installed: pip install 'squeezekit[train]'")
+
+
 def compress(
     source: Source,
     *,
@@ -146,6 +153,8 @@ def compress(
         raise ValueError("--finetune-epochs must be >= 0 and --prune-steps >= 1")
     if finetune_epochs and data is None:
         raise ValueError("--finetune-epochs needs --data: a folder or zip of images to fine-tune on")
+    if finetune_epochs:
+        _require_keras("fine-tuning (--finetune-epochs)")
     config, metadata, arrays = source.config, source.metadata, source.arrays
     stages = []
     teacher = arrays_engine(config, arrays) if (finetune_epochs or eval_dir) else None

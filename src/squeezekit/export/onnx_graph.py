@@ -25,12 +25,28 @@ METADATA_KEY = "squeezekit"
 BATCH_NORM_EPSILON = 1e-3  # Keras' BatchNormalization default, used by squeezekit's builders
 
 
+def fold_batch_norm(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Arrays with every ``<conv>_bn`` batch norm folded into its convolution's kernel and bias."""
+    folded = {key: value for key, value in arrays.items() if "_bn/" not in key}
+    for key in arrays:
+        if key.endswith("_bn/gamma"):
+            layer = key[: -len("_bn/gamma")]
+            kernel = arrays[f"{layer}/kernel"].astype(np.float32)
+            bias = arrays.get(f"{layer}/bias", np.zeros(kernel.shape[-1], np.float32)).astype(np.float32)
+            gamma, beta = arrays[f"{layer}_bn/gamma"], arrays[f"{layer}_bn/beta"]
+            mean, variance = arrays[f"{layer}_bn/moving_mean"], arrays[f"{layer}_bn/moving_variance"]
+            scale = (gamma / np.sqrt(variance + BATCH_NORM_EPSILON)).astype(np.float32)
+            folded[f"{layer}/kernel"] = kernel * scale
+            folded[f"{layer}/bias"] = ((bias - mean) * scale + beta).astype(np.float32)
+    return folded
+
+
 class _GraphBuilder:
     def __init__(self, arrays: dict[str, np.ndarray]):
         from onnx import helper, numpy_helper
 
         self.helper, self.numpy_helper = helper, numpy_helper
-        self.arrays = arrays
+        self.arrays = fold_batch_norm(arrays)
         self.nodes, self.initializers = [], []
 
     def constant(self, name: str, value: np.ndarray) -> str:
@@ -46,12 +62,6 @@ class _GraphBuilder:
         kernel = self.arrays[f"{layer}/kernel"].astype(np.float32)
         out_channels = kernel.shape[-1]
         bias = self.arrays.get(f"{layer}/bias", np.zeros(out_channels, np.float32)).astype(np.float32)
-        if f"{layer}_bn/gamma" in self.arrays:
-            gamma, beta = self.arrays[f"{layer}_bn/gamma"], self.arrays[f"{layer}_bn/beta"]
-            mean, variance = self.arrays[f"{layer}_bn/moving_mean"], self.arrays[f"{layer}_bn/moving_variance"]
-            scale = gamma / np.sqrt(variance + BATCH_NORM_EPSILON)
-            kernel = kernel * scale
-            bias = (bias - mean) * scale + beta
         weight = np.transpose(kernel, (3, 2, 0, 1)).astype(np.float32)
         kh, kw = weight.shape[2:]
         # Keras' "same" pads the extra pixel (even kernels, strides) at the end, as ONNX's SAME_UPPER does.
