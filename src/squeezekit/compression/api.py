@@ -7,18 +7,16 @@ The Keras parts (fine-tuning with masks, centroid fine-tuning) live in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from squeezekit.compression.pruning import densities_for, magnitude_mask
 from squeezekit.compression.sharing import share_weights
-from squeezekit.compression.sqz import CompressedLayer, SqzModel
+from squeezekit.compression.sqz import CompressedLayer
 from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
 from squeezekit.export.onnx_graph import fold_batch_norm
 
-__all__ = ["CompressionPlan", "compress_arrays", "fold_batch_norm", "from_deep_compression", "layer_report",
-           "prune_arrays", "size_table"]
+__all__ = ["compress_arrays", "from_deep_compression", "layer_report", "prune_arrays", "size_table"]
+
 
 def _caffe(kernel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))  # (kh, kw, in, out) -> (out, in, kh, kw)
@@ -43,38 +41,22 @@ def prune_arrays(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], spec) 
     return {f"{name}/kernel": magnitude_mask(arrays[f"{name}/kernel"], densities[name]) for name in names}
 
 
-@dataclass(frozen=True)
-class CompressionPlan:
-    """How to compress: a prune spec (None keeps every weight) and bits per layer (int or pattern dict)."""
-
-    prune: object = None
-    bits: int | dict[str, int] = 8
-
-    def bits_for(self, name: str) -> int:
-        if isinstance(self.bits, int):
-            return self.bits
-        import fnmatch
-
-        return next((b for pattern, b in self.bits.items() if fnmatch.fnmatchcase(name, pattern)), 8)
-
-
 def compress_arrays(
     config: SqueezeNetConfig,
     arrays: dict[str, np.ndarray],
     *,
-    bits: int | dict[str, int] = 8,
+    bits: int = 8,
     masks: dict[str, np.ndarray] | None = None,
     init: str = "optimal",
 ) -> list[CompressedLayer]:
     """Share the weights kept by ``masks`` (default: the non-zero ones) with k-means, layer by layer
     (``init``: see :func:`~squeezekit.compression.sharing.kmeans_1d`)."""
     arrays = fold_batch_norm(arrays)
-    plan = CompressionPlan(bits=bits)
     layers = []
     for name in _layer_names(config, arrays):
         kernel = _caffe(arrays[f"{name}/kernel"].astype(np.float32))
         mask = _caffe(masks[f"{name}/kernel"]) if masks is not None else kernel != 0
-        codebook, indices, positions = share_weights(kernel, mask & np.isfinite(kernel), plan.bits_for(name), init)
+        codebook, indices, positions = share_weights(kernel, mask & np.isfinite(kernel), bits, init)
         bias = arrays.get(f"{name}/bias", np.zeros(kernel.shape[0], np.float32)).astype(np.float32)
         layers.append(CompressedLayer(name, kernel.shape, codebook, bias, indices, positions))
     return layers
@@ -107,7 +89,7 @@ def layer_report(layers: list[CompressedLayer], report: dict) -> list[dict]:
     for layer in layers:
         sizes = report["layers"][layer.name]
         k = layer.codebook.size
-        bits = max(1, int(np.ceil(np.log2(k)))) if k > 1 else 1
+        bits = max(1, int(np.ceil(np.log2(k))))
         gaps = np.diff(np.concatenate([[-1], layer.positions])) - 1
         fixed_entries = int(layer.indices.size + (gaps // 16).sum())  # DC fillers for gaps over 15
         rows.append({
@@ -140,7 +122,3 @@ def size_table(rows: list[dict], total_bytes: int) -> str:
                  f"{sum(r['codebook_bytes'] + r['bias_bytes'] for r in rows):,} | "
                  f"{fixed:,} → {total_bytes:,} (whole file) |")
     return "\n".join(lines)
-
-
-def sqz_model(config: SqueezeNetConfig, metadata: dict, layers: list[CompressedLayer]) -> SqzModel:
-    return SqzModel(config.replace(batch_norm=False).to_dict(), metadata, layers)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 
-from squeezekit.compression.sqz import CompressedLayer
+from squeezekit.compression.sqz import CompressedLayer, SqzModel
 
 
 def keras_model(config, arrays: dict[str, np.ndarray], input_size: int, *, dropout: float | None = 0.0):
@@ -46,38 +47,32 @@ def keras_model(config, arrays: dict[str, np.ndarray], input_size: int, *, dropo
 
 
 def model_arrays(model) -> dict[str, np.ndarray]:
-    import keras
-
     return {w.path: keras.ops.convert_to_numpy(w) for w in model.weights}
 
 
-class TeacherData:
-    """Batches ``(images, teacher probabilities)`` with random horizontal flips, as a Keras PyDataset."""
+class TeacherData(keras.utils.PyDataset):
+    """Batches ``(images, teacher probabilities)`` with random horizontal flips."""
 
-    def __new__(cls, images: np.ndarray, targets: np.ndarray, flipped_targets: np.ndarray, batch_size: int,
-                seed: int = 0):
-        import keras
+    def __init__(self, images: np.ndarray, targets: np.ndarray, flipped_targets: np.ndarray, batch_size: int,
+                 seed: int = 0):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.images, self.targets, self.flipped_targets = images, targets, flipped_targets
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(images))
 
-        class _Data(keras.utils.PyDataset):
-            def __init__(self):
-                super().__init__(workers=1, use_multiprocessing=False)
-                self.rng = np.random.default_rng(seed)
-                self.order = self.rng.permutation(len(images))
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
 
-            def __len__(self):
-                return math.ceil(len(images) / batch_size)
+    def __getitem__(self, index):
+        chosen = np.sort(self.order[index * self.batch_size: (index + 1) * self.batch_size])
+        flip = self.rng.random(chosen.size) < 0.5
+        batch = self.images[chosen].copy()
+        batch[flip] = batch[flip, :, ::-1]
+        return batch, np.where(flip[:, None], self.flipped_targets[chosen], self.targets[chosen])
 
-            def __getitem__(self, index):
-                chosen = np.sort(self.order[index * batch_size: (index + 1) * batch_size])
-                flip = self.rng.random(chosen.size) < 0.5
-                batch = images[chosen].copy()
-                batch[flip] = batch[flip, :, ::-1]
-                return batch, np.where(flip[:, None], flipped_targets[chosen], targets[chosen])
-
-            def on_epoch_end(self):
-                self.order = self.rng.permutation(len(images))
-
-        return _Data()
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.images))
 
 
 def teacher_targets(teacher, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -125,93 +120,85 @@ def _sync_variables(model) -> None:
         sync()
 
 
-class KeepPruned:
-    """Callback: pruned weights stay exactly zero through fine-tuning (masks keyed by weight path)."""
+class KeepPruned(keras.callbacks.Callback):
+    """Pruned weights stay exactly zero through fine-tuning (masks keyed by weight path)."""
 
-    def __new__(cls, masks: dict[str, np.ndarray]):
-        import keras
+    def __init__(self, masks: dict[str, np.ndarray]):
+        super().__init__()
+        self.masks = masks
 
-        class _KeepPruned(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.variables = {w.path: w for w in self.model.weights if w.path in masks}
-                missing = set(masks) - set(self.variables)
-                if missing:
-                    raise ValueError(f"the model has no weights {sorted(missing)}")
-                self._apply()
+    def on_train_begin(self, logs=None):
+        self.variables = {w.path: w for w in self.model.weights if w.path in self.masks}
+        missing = set(self.masks) - set(self.variables)
+        if missing:
+            raise ValueError(f"the model has no weights {sorted(missing)}")
+        self._apply()
 
-            def _apply(self):
-                for path, variable in self.variables.items():
-                    variable.assign(keras.ops.convert_to_numpy(variable) * masks[path])
+    def _apply(self):
+        for path, variable in self.variables.items():
+            variable.assign(keras.ops.convert_to_numpy(variable) * self.masks[path])
 
-            def on_train_batch_end(self, batch, logs=None):
-                _sync_variables(self.model)
-                self._apply()
-
-        return _KeepPruned()
+    def on_train_batch_end(self, batch, logs=None):
+        _sync_variables(self.model)
+        self._apply()
 
 
-class TrainCentroids:
-    """Callback: trains shared values (and biases) of ``layers`` with summed per-cluster gradients.
+class TrainCentroids(keras.callbacks.Callback):
+    """Trains the shared values (and biases) of ``layers`` with summed per-cluster gradients.
 
     Compile the model with ``keras.optimizers.SGD(1.0)``: the callback reads each step's gradient
-    from the weight change and undoes the step. ``layers`` is updated in place through
-    :meth:`result`.
+    from the weight change and undoes the step. :meth:`result` returns the trained layers.
     """
 
-    def __new__(cls, layers: list[CompressedLayer], learning_rate: float, total_steps: int):
-        import keras
+    def __init__(self, layers: list[CompressedLayer], learning_rate: float, total_steps: int):
+        super().__init__()
+        self.layers, self.learning_rate, self.total_steps = layers, learning_rate, total_steps
 
-        class _TrainCentroids(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                weights = {w.path: w for w in self.model.weights}
-                self.entries = []
-                for layer in layers:
-                    self.entries.append({
-                        "layer": layer, "kernel": weights[f"{layer.name}/kernel"], "bias": weights[f"{layer.name}/bias"],
-                        "offsets": _hwio_offsets(layer), "codebook": layer.codebook.astype(np.float64),
-                        "bias_value": layer.bias.astype(np.float64),
-                    })
-                self.adam = _Adam(learning_rate)
-                for entry in self.entries:
-                    self._write(entry)
+    def on_train_begin(self, logs=None):
+        weights = {w.path: w for w in self.model.weights}
+        self.entries = []
+        for layer in self.layers:
+            self.entries.append({
+                "layer": layer, "kernel": weights[f"{layer.name}/kernel"], "bias": weights[f"{layer.name}/bias"],
+                "offsets": _hwio_offsets(layer), "codebook": layer.codebook.astype(np.float64),
+                "bias_value": layer.bias.astype(np.float64),
+            })
+        self.adam = _Adam(self.learning_rate)
+        for entry in self.entries:
+            self._write(entry)
 
-            def _write(self, entry):
-                layer = entry["layer"]
-                kernel = np.zeros(layer.size, dtype=np.float32)
-                kernel[entry["offsets"]] = entry["codebook"][layer.indices]
-                shape = entry["kernel"].shape
-                entry["kernel"].assign(kernel.reshape(shape))
-                entry["bias"].assign(entry["bias_value"].astype(np.float32))
-                entry["written"] = kernel
+    def _write(self, entry):
+        layer = entry["layer"]
+        kernel = np.zeros(layer.size, dtype=np.float32)
+        kernel[entry["offsets"]] = entry["codebook"][layer.indices]
+        entry["kernel"].assign(kernel.reshape(entry["kernel"].shape))
+        entry["bias"].assign(entry["bias_value"].astype(np.float32))
+        entry["written"] = kernel
 
-            def on_train_batch_end(self, batch, logs=None):
-                _sync_variables(self.model)
-                self.adam.step += 1
-                rate = learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, self.adam.step / max(1, total_steps))))
-                for entry in self.entries:
-                    layer = entry["layer"]
-                    after = keras.ops.convert_to_numpy(entry["kernel"]).ravel()
-                    gradient = (entry["written"] - after)[entry["offsets"]]  # SGD(1.0): w_after = w - g
-                    summed = np.bincount(layer.indices, weights=gradient, minlength=layer.codebook.size)
-                    entry["codebook"] = self.adam.update(layer.name, entry["codebook"], summed, rate)
-                    bias_gradient = entry["bias_value"] - keras.ops.convert_to_numpy(entry["bias"])
-                    entry["bias_value"] = self.adam.update(layer.name + "/bias", entry["bias_value"],
-                                                           bias_gradient, rate)
-                    self._write(entry)
+    def on_train_batch_end(self, batch, logs=None):
+        _sync_variables(self.model)
+        self.adam.step += 1
+        progress = min(1.0, self.adam.step / max(1, self.total_steps))
+        rate = self.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))  # cosine decay
+        for entry in self.entries:
+            layer = entry["layer"]
+            after = keras.ops.convert_to_numpy(entry["kernel"]).ravel()
+            gradient = (entry["written"] - after)[entry["offsets"]]  # SGD(1.0): w_after = w - g
+            summed = np.bincount(layer.indices, weights=gradient, minlength=layer.codebook.size)
+            entry["codebook"] = self.adam.update(layer.name, entry["codebook"], summed, rate)
+            bias_gradient = entry["bias_value"] - keras.ops.convert_to_numpy(entry["bias"])
+            entry["bias_value"] = self.adam.update(layer.name + "/bias", entry["bias_value"], bias_gradient, rate)
+            self._write(entry)
 
-            def result(self) -> list[CompressedLayer]:
-                return [CompressedLayer(e["layer"].name, e["layer"].shape, e["codebook"].astype(np.float32),
-                                        e["bias_value"].astype(np.float32), e["layer"].indices, e["layer"].positions)
-                        for e in self.entries]
-
-        return _TrainCentroids()
+    def result(self) -> list[CompressedLayer]:
+        return [CompressedLayer(e["layer"].name, e["layer"].shape, e["codebook"].astype(np.float32),
+                                e["bias_value"].astype(np.float32), e["layer"].indices, e["layer"].positions)
+                for e in self.entries]
 
 
 def distill(model, data, *, epochs: int, optimizer, callbacks=(), verbose="auto"):
     """``model.fit`` towards the teacher's probabilities (cross-entropy with soft targets)."""
     import sys
-
-    import keras
 
     if verbose == "auto":  # a bar per epoch on a terminal, one line per epoch in a log file
         verbose = 1 if sys.stdout.isatty() else 2
@@ -224,10 +211,6 @@ def distill(model, data, *, epochs: int, optimizer, callbacks=(), verbose="auto"
 def finetune_centroids(config, layers: list[CompressedLayer], data, *, input_size: int, epochs: int,
                        learning_rate: float = 1e-4, verbose="auto") -> list[CompressedLayer]:
     """Centroid (and bias) fine-tuning of shared ``layers`` against the teacher targets in ``data``."""
-    import keras
-
-    from squeezekit.compression.sqz import SqzModel
-
     arrays = SqzModel({}, {}, layers).arrays()
     model = keras_model(config, arrays, input_size)
     callback = TrainCentroids(layers, learning_rate, total_steps=epochs * len(data))
@@ -238,8 +221,6 @@ def finetune_centroids(config, layers: list[CompressedLayer], data, *, input_siz
 def finetune_pruned(config, arrays: dict[str, np.ndarray], masks: dict[str, np.ndarray], data, *, input_size: int,
                     epochs: int, learning_rate: float = 1e-4, verbose="auto") -> dict[str, np.ndarray]:
     """Fine-tune the weights kept by ``masks`` (Adam, cosine decay) against the teacher targets."""
-    import keras
-
     model = keras_model(config, arrays, input_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * len(data)))
     distill(model, data, epochs=epochs, optimizer=keras.optimizers.Adam(schedule), callbacks=[KeepPruned(masks)],

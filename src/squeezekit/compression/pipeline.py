@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezekit.compression.api import (compress_arrays, fold_batch_norm, from_deep_compression, layer_report,
-                                        prune_arrays, size_table)
+from squeezekit.compression.api import compress_arrays, from_deep_compression, layer_report, prune_arrays, size_table
 from squeezekit.compression.pruning import densities_for, parse_prune_spec
 from squeezekit.compression.sqz import CompressedLayer, SqzModel, encode_sqz
 from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
@@ -73,6 +72,7 @@ def load_source(spec: str) -> Source:
     if path.suffix == ".keras":
         import keras
 
+        from squeezekit.export.onnx_graph import fold_batch_norm
         from squeezekit.models.loading import load_model
 
         model, metadata = load_model(spec)

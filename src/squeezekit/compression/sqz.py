@@ -39,7 +39,7 @@ import math
 import os
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,6 @@ class SqzModel:
     config: dict
     metadata: dict
     layers: list[CompressedLayer]
-    sections: dict = field(default_factory=dict)  # bytes per part, filled by the decoder
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Keras-layout ``{"fire2/squeeze1x1/kernel": ..., ".../bias": ...}`` arrays."""
@@ -356,7 +355,7 @@ def decode_sqz(data: bytes, source: str = "<bytes>", *, check_architecture: bool
         layers.append(layer)
     if reader.offset != len(body):
         reader.fail(f"{len(body) - reader.offset} unexpected bytes after the last layer")
-    return SqzModel(config, metadata, layers, {"total": len(view)})
+    return SqzModel(config, metadata, layers)
 
 
 def _expected_shapes(config: dict, metadata: dict, reader: _Reader) -> dict[str, tuple[int, int, int, int]]:
