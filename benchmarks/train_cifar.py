@@ -15,7 +15,7 @@ from pathlib import Path
 from _train_run import run_and_report
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--epochs", type=int, default=24)
+parser.add_argument("--epochs", type=int, default=30)
 parser.add_argument("--out", default="runs/cifar10-benchmark")
 args = parser.parse_args()
 data = Path(os.environ["SQUEEZEKIT_DATA_DIR"]) / "cifar10" / "cifar10-jpeg.zip"

@@ -1,4 +1,4 @@
-"""The one exception raised for a bad weight, model or data file.
+"""The exceptions squeezekit raises for a bad weight, model or data file and for failed work.
 
 Readers of third-party binary formats fail in many low-level ways (short reads, bad offsets, index
 errors, reshape errors). Turning all of them into one ``ValueError`` subclass that names the file lets
@@ -25,3 +25,7 @@ class WeightFileError(ValueError):
 
     def __reduce__(self):  # keep the two-argument constructor picklable (multiprocessing, xdist)
         return (type(self), (self.path, self.detail))
+
+
+class TrialsFailedError(RuntimeError):
+    """Some trials of an exploration did not finish; the others are kept and a rerun retries these."""

@@ -7,10 +7,16 @@ values for that sweep follow an ``@``: ``pct_3x3=0.01,0.5,0.99@squeeze_ratio=0.5
 sweep at SR 0.5). Several sweeps run together; a configuration that two sweeps share is trained once.
 
 Every trial is an ordinary ``squeezekit train`` run in ``OUT/trials/<key>/``; a trial with a
-``metrics.json`` is finished and skipped, an interrupted one resumes from its last checkpoint.
-Trials are independent: on one machine they run in turn; to spread them over processes or hosts,
-start the same command on each with ``--worker I/N`` (trial ``k`` runs on worker ``k mod N``) against a
-shared ``OUT`` and run it once more without ``--worker`` to collect (finished trials are skipped).
+``trial.json`` is finished and skipped, an interrupted one resumes from its last checkpoint.
+
+Trials are handed out by KerasTuner (a grid-search oracle over the trial keys) rather than by a
+scheduler of our own. Why KerasTuner: it is Keras' own tuner, a pure-Python install beside Keras, and
+its distributed mode needs no cluster software: one *chief* process holds the oracle and serves trials
+over gRPC, any number of *worker* processes (on this host or others, one per device) ask it for the
+next trial, and all are configured by three environment variables, as ``TF_CONFIG`` configures
+tf.distribute. Ray Tune would add a cluster runtime for the same job. Without those variables the
+same oracle runs in-process and trials run in turn. Results live in the trial folders, so ``OUT`` must
+be shared by all processes (a network folder); the chief writes the report when every trial is done.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 
 from squeezekit.config import SqueezeNetConfig, config_fields, get_preset
 
-__all__ = ["Sweep", "Trial", "parse_sweep", "plan_trials", "run_exploration"]
+__all__ = ["Sweep", "Trial", "parse_sweep", "plan_trials", "run_exploration", "scheduler_role"]
 
 RESULTS_FILE = "results.json"
 
@@ -105,14 +111,18 @@ def plan_trials(base: str, recipe_overrides: dict, sweeps: list[Sweep], seeds: i
         raise ValueError(f"Expected --seeds >= 1. Received: {seeds}")
     trials: dict[str, Trial] = {}
     points: dict[str, list[tuple[object, str]]] = {}
+    base_config = get_preset(base).replace(**recipe_overrides)
     for sweep in sweeps:
         for value in sweep.values:
             overrides = {**sweep.fixed, sweep.parameter: value}
             try:
-                config = get_preset(base).replace(**{**recipe_overrides, **overrides})
+                config = base_config.replace(**overrides)
                 check_input_size(config, input_size, input_size)
             except ValueError as error:
                 raise ValueError(f"--sweep {sweep.parameter}={value}: {error}") from None
+            # Only what differs from the base names the trial, so that one configuration reached by
+            # two sweeps (pct_3x3=0.5 at SR 0.5 and SR=0.5 at the base's 50 % 3x3) is trained once.
+            overrides = {name: v for name, v in overrides.items() if getattr(base_config, name) != v}
             for seed in range(seeds):
                 trial = Trial(overrides, seed)
                 trials.setdefault(trial.key, trial)
@@ -128,14 +138,30 @@ def _model_figures(config: SqueezeNetConfig, classes: int, input_size: int) -> d
             "size_bytes": {str(bits): table.size_bytes(bits) for bits in (32, 8, 6)}}
 
 
-def _load_results(out: Path) -> dict:
-    path = out / RESULTS_FILE
-    if not path.is_file():
-        return {}
+TRIAL_FILE = "trial.json"  # in each trial folder, written last: the trial is finished
+
+
+def _trial_dir(out: Path, trial: Trial) -> Path:
+    return out / "trials" / trial.key
+
+
+def _finished_summary(out: Path, trial: Trial) -> dict | None:
     try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return {}
+        return json.loads((_trial_dir(out, trial) / TRIAL_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def scheduler_role() -> str:
+    """``"local"``, or ``"chief"``/``"worker"`` of a distributed KerasTuner search (from the
+    ``KERASTUNER_TUNER_ID``/``KERASTUNER_ORACLE_IP``/``KERASTUNER_ORACLE_PORT`` variables)."""
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        return "local"
+    for name in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+        if not os.environ.get(name):
+            raise ValueError(f"KERASTUNER_ORACLE_IP is set but {name} is not: a distributed search needs "
+                             "KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT and KERASTUNER_TUNER_ID (chief or a worker name)")
+    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
 
 
 def run_exploration(
@@ -149,18 +175,21 @@ def run_exploration(
     epochs: int | None = None,
     seeds: int = 1,
     budget_minutes: float | None = None,
-    worker: tuple[int, int] | None = None,
     log=print,
 ) -> dict:
-    """Train (or skip, or resume) every trial, then write results.json, results.md and the plots."""
+    """Train (or skip, or resume) every trial, then write results.json, results.md and the plots.
+
+    In a distributed search (see :func:`scheduler_role`) a worker only runs the trials the chief
+    hands it and returns the report of what is finished so far; the chief writes the report.
+    """
     import importlib.util
 
     if importlib.util.find_spec("keras") is None:
         raise ValueError("exploration trains with Keras, which is not installed: pip install 'squeezekit[train]'")
     from squeezekit._resources import atomic_write_bytes
     from squeezekit.training.recipes import get_recipe
-    from squeezekit.training.trainer import TrainSettings, train
 
+    role = scheduler_role()
     out = Path(out)
     recipe_spec = get_recipe(recipe)
     input_size = recipe_spec.preprocessing.crop
@@ -169,12 +198,8 @@ def run_exploration(
     if epochs < 1:
         raise ValueError(f"Expected --epochs >= 1. Received: {epochs}")
     out.mkdir(parents=True, exist_ok=True)
-    results = _load_results(out)
-    pending = [t for t in trials if not (out / "trials" / t.key / "metrics.json").is_file()]
-    if worker is not None:
-        index, count = worker
-        pending = [t for i, t in enumerate(trials) if i % count == index and t in pending]
-    if budget_minutes is not None and pending:
+    pending = [t for t in trials if _finished_summary(out, t) is None]
+    if budget_minutes is not None and pending and role != "worker":
         seconds_per_epoch = _estimate_epoch_seconds(data, base, recipe, val, pending[0], out)
         if budget_minutes * 60 < seconds_per_epoch:
             raise ValueError(f"--budget-minutes {budget_minutes}: one epoch takes about {seconds_per_epoch / 60:.1f} "
@@ -186,31 +211,88 @@ def run_exploration(
         if affordable < epochs:
             log(f"budget: {len(pending)} trials x {affordable} epochs (of {epochs}) fit in {budget_minutes:g} minutes")
             epochs = affordable
-    log(f"{len(trials)} trials, {len(trials) - len(pending)} finished, {len(pending)} to run, {epochs} epochs each")
-    for number, trial in enumerate(pending, 1):
-        run_dir = out / "trials" / trial.key
+    log(f"{len(trials)} trials, {len(trials) - len(pending)} finished, {len(pending)} to run, {epochs} epochs each"
+        + ("" if role == "local" else f" ({role} of a distributed KerasTuner search)"))
+
+    def run_trial(key: str, trial_epochs: int) -> dict:
+        from squeezekit.training.trainer import TrainSettings, train
+
+        trial = next(t for t in trials if t.key == key)
+        run_dir = _trial_dir(out, trial)
         resume = (run_dir / "checkpoints" / "state.json").is_file()
-        log(f"[{number}/{len(pending)}] {trial.key}" + (" (resuming)" if resume else ""))
+        log(f"trial {key}" + (" (resuming)" if resume else ""))
         start = time.perf_counter()
-        metrics = train(TrainSettings(data=data, out=str(run_dir), arch=base, recipe=recipe, val=val, epochs=epochs,
-                                      seed=trial.seed, resume=resume, arch_overrides=trial.overrides, verbose=2),
-                        log=log)
+        metrics = train(TrainSettings(data=data, out=str(run_dir), arch=base, recipe=recipe, val=val,
+                                      epochs=trial_epochs, seed=trial.seed, resume=resume,
+                                      arch_overrides=trial.overrides, verbose=2), log=log)
         config = get_preset(base).replace(**{**recipe_spec.arch_overrides, **trial.overrides})
-        results[trial.key] = {
-            "overrides": trial.overrides, "seed": trial.seed, "epochs": epochs,
+        summary = {
+            "overrides": trial.overrides, "seed": trial.seed, "epochs": trial_epochs,
             "top1": metrics["top1"], "top5": metrics.get("top5"),
             "train_seconds": metrics.get("wall_seconds_training", time.perf_counter() - start),
             "images_per_second": metrics.get("images_per_second"),
             **_model_figures(config, len(metrics.get("per_class", {})) or 10, input_size),
         }
-        atomic_write_bytes(out / RESULTS_FILE, json.dumps(results, indent=1).encode())
-    finished = {t.key: results[t.key] for t in trials if t.key in results}
+        atomic_write_bytes(run_dir / TRIAL_FILE, json.dumps(summary, indent=1).encode())
+        return summary
+
+    if pending or role == "worker":
+        _search_with_kerastuner(out, [t.key for t in pending], epochs, run_trial, role, log)
+    finished = {}
+    for trial in trials:
+        summary = _finished_summary(out, trial)
+        if summary is not None:
+            finished[trial.key] = summary
     report = {"base": base, "recipe": recipe, "data": data, "sweeps": {
         label: [{"value": value, "trial": key} for value, key in pairs] for label, pairs in points.items()},
         "trials": finished}
-    if worker is None or len(finished) == len(trials):
-        write_report(out, report)
+    if role == "worker":
+        return report
+    atomic_write_bytes(out / RESULTS_FILE, json.dumps(finished, indent=1).encode())
+    write_report(out, report)
+    failed = [t.key for t in trials if t.key not in finished]
+    if failed:
+        from squeezekit.errors import TrialsFailedError
+
+        raise TrialsFailedError(f"{len(failed)} trial(s) did not finish: {', '.join(failed)}; their logs are in "
+                                f"{out / 'trials'}. Rerun the same command to retry them (finished trials are kept).")
     return report
+
+
+def _search_with_kerastuner(out: Path, keys: list[str], epochs: int, run_trial, role: str, log) -> None:
+    """Hand the trials out with KerasTuner's grid-search oracle: in this process (``local``), or over
+    gRPC from the ``chief`` to the ``worker`` processes. The trial key and the epochs are the two
+    "hyperparameters", so every worker trains what the chief decided (budgeted epochs included)."""
+    import traceback
+
+    try:
+        import keras_tuner
+    except ImportError:
+        raise ValueError("exploration schedules its trials with KerasTuner, which is not installed: "
+                         "pip install keras-tuner (or 'squeezekit[train]')") from None
+
+    class SweepTuner(keras_tuner.engine.base_tuner.BaseTuner):
+        def run_trial(self, trial, *args, **kwargs):
+            values = trial.hyperparameters.values
+            try:
+                summary = run_trial(values["trial"], int(values["epochs"]))
+            except Exception:
+                # KerasTuner records a failed trial and goes on with the others; say why here.
+                log(f"trial {values['trial']} failed:\n{traceback.format_exc()}")
+                raise
+            return {"top1": summary["top1"]}
+
+    space = keras_tuner.HyperParameters()
+    space.Choice("trial", keys or ["none"], ordered=False)
+    space.Fixed("epochs", epochs)
+    oracle = keras_tuner.oracles.GridSearchOracle(
+        objective=keras_tuner.Objective("top1", "max"), max_trials=max(len(keys), 1), hyperparameters=space,
+        max_consecutive_failed_trials=len(keys) + 1)  # try every trial; we report the failures
+    # A fresh oracle per invocation: what is finished is known from the trial folders, and an
+    # interrupted trial resumes from its own checkpoints. Workers keep their state apart from the chief's.
+    project = "oracle" if role != "worker" else f"worker-{os.environ.get('KERASTUNER_TUNER_ID')}"
+    tuner = SweepTuner(oracle, directory=str(out / "kerastuner"), project_name=project, overwrite=True)
+    tuner.search(verbose=0)
 
 
 def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) -> float:
@@ -259,8 +341,8 @@ def write_report(out: Path, report: dict) -> None:
     lines = [f"# Design-space exploration: {report['base']}, recipe {report['recipe']}", ""]
     curves = {}
     for label, pairs in report["sweeps"].items():
-        lines += [f"## {label}", "", "| value | parameters | MACs | size 32-bit | size 6-bit | top-1 | top-5 | seeds | "
-                  "train time | images/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"## {label}", "", "| value | parameters | MACs | size 32-bit | size 8-bit | size 6-bit | top-1 | top-5 | "
+                  "seeds | train time | images/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         by_value: dict = {}
         for pair in pairs:
             if pair["trial"] in trials:
@@ -273,7 +355,8 @@ def write_report(out: Path, report: dict) -> None:
             spread = f" ± {100 * top1.std(ddof=1):.2f}" if len(runs) > 1 else ""
             lines.append(
                 f"| {json.loads(value_text)} | {first['parameters']:,} | {first['macs'] / 1e6:.1f} M | "
-                f"{first['size_bytes']['32'] / 1e6:.2f} MB | {first['size_bytes']['6'] / 1e6:.2f} MB | "
+                f"{first['size_bytes']['32'] / 1e6:.2f} MB | {first['size_bytes']['8'] / 1e6:.2f} MB | "
+                f"{first['size_bytes']['6'] / 1e6:.2f} MB | "
                 f"{100 * top1.mean():.2f}{spread} % | {100 * np.mean(top5):.2f} % | {len(runs)} | "
                 f"{np.mean([r['train_seconds'] for r in runs]) / 60:.1f} min | "
                 f"{np.mean([r['images_per_second'] or 0 for r in runs]):.0f} |")

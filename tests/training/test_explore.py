@@ -1,7 +1,12 @@
 """`squeezekit explore`: a two-configuration sweep end to end on a tiny real subset (results, table
-and plot written; rerun skips the finished trials), and clear errors before any training."""
+and plot written; rerun skips the finished trials), the same sweep spread over a KerasTuner chief and
+two worker processes, a failed trial, and clear errors before any training."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -24,11 +29,25 @@ def test_two_configuration_sweep_and_resume(tiny_cifar, tmp_path, capsys, monkey
     assert small["parameters"] < large["parameters"]
     assert (out / "results.md").read_text().count("| 0.125 |") == 1
     assert (out / "tradeoff.png").stat().st_size > 10_000
+    assert len(list(out.glob("trials/*/trial.json"))) == 2
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("trials/*/metrics.json")}
 
     assert main(args) == 0  # resume: both trials finished, nothing retrained
     assert "0 to run" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in out.glob("trials/*/metrics.json")} == stamps
+
+
+def test_a_configuration_two_sweeps_share_is_one_trial():
+    from squeezekit.explore import parse_sweep, plan_trials
+
+    sweeps = [parse_sweep("squeeze_ratio=0.125,0.5"), parse_sweep("pct_3x3=0.25,0.5@squeeze_ratio=0.5"),
+              parse_sweep("bypass=none,simple")]
+    trials, points = plan_trials("squeezenet1_1", {}, sweeps, seeds=2, input_size=224)
+    assert len(trials) == 2 * 4  # base, SR 0.5 (= pct 0.5 at SR 0.5), pct 0.25 at SR 0.5, simple bypass
+    keys = {label: [key for _, key in pairs] for label, pairs in points.items()}
+    assert keys["squeeze_ratio"][2:4] == keys["pct_3x3 (squeeze_ratio=0.5)"][2:4]
+    assert keys["squeeze_ratio"][:2] == keys["bypass"][:2]
+    assert all(key.startswith("base-seed") for key in keys["bypass"][:2])
 
 
 @pytest.mark.parametrize(
@@ -55,3 +74,75 @@ def test_budget_too_small_for_one_epoch(tiny_cifar, tmp_path, capsys):
     assert status == 2
     assert "raise the budget" in capsys.readouterr().err
     assert not (tmp_path / "x" / "trials").exists()
+
+
+def test_failed_trial_exits_1_and_the_rerun_retries_only_it(tiny_cifar, tmp_path, capsys, monkeypatch):
+    from squeezekit.training import trainer
+
+    monkeypatch.setenv("SQUEEZEKIT_HOME", str(tmp_path / "home"))
+    real_train = trainer.train
+
+    def train_failing_wide(settings, **kwargs):
+        if settings.arch_overrides.get("squeeze_ratio") == 0.25:
+            raise MemoryError("simulated: out of memory")
+        return real_train(settings, **kwargs)
+
+    monkeypatch.setattr(trainer, "train", train_failing_wide)
+    out = tmp_path / "explore"
+    args = ["explore", "--data", str(tiny_cifar), "--sweep", "squeeze_ratio=0.125,0.25", "--epochs", "1",
+            "--out", str(out)]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "1 trial(s) did not finish: squeeze_ratio=0.25-" in captured.err
+    assert "simulated: out of memory" in captured.out  # the failed trial's traceback is shown
+    assert [p.parent.name.split("-")[0] for p in out.glob("trials/*/trial.json")] == ["base"]  # SR 0.125 is v1.1's
+    assert "| 0.125 |" in (out / "results.md").read_text()  # the report covers what finished
+
+    monkeypatch.setattr(trainer, "train", real_train)
+    assert main(args) == 0
+    assert "2 trials, 1 finished, 1 to run" in capsys.readouterr().out
+    assert len(list(out.glob("trials/*/trial.json"))) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_distributed_search_chief_and_two_workers(tiny_cifar, tmp_path):
+    """KerasTuner's chief/worker mode: the chief serves the trials and writes the report, each trial is
+    trained by exactly one worker, and the workers share OUT."""
+    out = tmp_path / "explore"
+    port = str(_free_port())
+    command = [sys.executable, "-m", "squeezekit", "explore", "--data", str(tiny_cifar), "--sweep",
+               "squeeze_ratio=0.125,0.25", "--epochs", "1", "--out", str(out)]
+    base_env = {**os.environ, "SQUEEZEKIT_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "3",
+                "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    processes = {name: subprocess.Popen(command, env={**base_env, "KERASTUNER_TUNER_ID": name}, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for name in ("chief", "tuner0", "tuner1")}
+    logs = {}
+    try:
+        for name, process in processes.items():
+            logs[name] = process.communicate(timeout=600)[0]
+    finally:
+        for process in processes.values():
+            process.kill()
+    for name, process in processes.items():
+        assert process.returncode == 0, f"{name}:\n{logs[name][-3000:]}"
+    ran = [line.split()[1] for name in ("tuner0", "tuner1") for line in logs[name].splitlines()
+           if line.startswith("trial ")]
+    assert sorted(key.split("-")[0] for key in ran) == ["base", "squeeze_ratio=0.25"]
+    assert not [line for line in logs["chief"].splitlines() if line.startswith("trial ")]  # the chief only serves
+    assert "worker done" in logs["tuner0"] and "wrote" in logs["chief"]
+    assert len(json.loads((out / "results.json").read_text())) == 2
+    assert (out / "tradeoff.png").is_file()
+
+
+def test_distributed_search_needs_all_three_variables(tiny_cifar, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
+    status = main(["explore", "--data", str(tiny_cifar), "--sweep", "squeeze_ratio=0.125", "--out", str(tmp_path / "x")])
+    assert status == 2
+    assert "KERASTUNER_ORACLE_PORT" in capsys.readouterr().err

@@ -6,9 +6,12 @@ sweep follow an @. Writes OUT/results.json, OUT/results.md (a table per sweep) a
 (accuracy against model size, one line per sweep, error bars with --seeds > 1). Rerunning the same
 command skips finished trials and resumes an interrupted one from its last checkpoint.
 
-Trials are independent. To spread them over processes, devices or hosts sharing OUT (a network
-folder), start the command on each with --worker I/N (worker I of N runs trials I, I+N, ...), then
-once more without --worker to write the report.
+Trials are handed out by KerasTuner's grid-search oracle. On one machine they run in turn. To
+spread them over processes, devices or hosts, start the same command once as the chief (it serves
+the trials and writes the report) and once per worker (each trains the trials it is given), all
+sharing OUT (a network folder), with KerasTuner's environment variables:
+  KERASTUNER_TUNER_ID=chief|tuner0|tuner1...  KERASTUNER_ORACLE_IP=<chief host>  KERASTUNER_ORACLE_PORT=8000
+Pin one worker to each device with CUDA_VISIBLE_DEVICES.
 
 exit status: 0 done, 1 a trial failed, 2 bad usage (unknown metaparameter, impossible value, a
 configuration that does not fit the input size, a budget too small for one epoch).
@@ -37,27 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget-minutes", type=float, default=None,
                         help="cap the epochs so that all trials fit this wall time (estimated from a timed step)")
     parser.add_argument("--seeds", type=int, default=1, help="runs per configuration (default: %(default)s)")
-    parser.add_argument("--worker", default=None, metavar="I/N", help="run only trials I, I+N, ... (0 <= I < N)")
     parser.add_argument("--out", required=True, help="folder of the trials and the report")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-
-
-def _worker(text: str | None):
-    if text is None:
-        return None
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--worker {text!r}: expected I/N, e.g. 0/4") from None
-    if not 0 <= index < count:
-        raise ValueError(f"--worker {text!r}: expected 0 <= I < N")
-    return index, count
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from squeezekit.explore import parse_sweep, run_exploration
+    from squeezekit.explore import parse_sweep, run_exploration, scheduler_role
 
     sweeps = [parse_sweep(text) for text in args.sweep]
     if args.budget_minutes is not None and not args.budget_minutes > 0:
@@ -65,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.data).exists():
         raise FileNotFoundError(f"--data {args.data}: no such file or folder")
     report = run_exploration(data=args.data, out=args.out, sweeps=sweeps, base=args.base, recipe=args.recipe,
-                             val=args.val, epochs=args.epochs, seeds=args.seeds, budget_minutes=args.budget_minutes,
-                             worker=_worker(args.worker))
+                             val=args.val, epochs=args.epochs, seeds=args.seeds, budget_minutes=args.budget_minutes)
     if args.json:
         print(json.dumps(report))
+    elif scheduler_role() == "worker":
+        print(f"worker done: {len(report['trials'])} trials finished in {args.out}; the chief writes the report")
     else:
         print(f"wrote {Path(args.out) / 'results.md'} and {Path(args.out) / 'tradeoff.png'}")
     return 0

@@ -58,11 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    from squeezekit.errors import WeightFileError
+    from squeezekit.errors import TrialsFailedError, WeightFileError
 
     try:
         return args.handler(args)
-    except WeightFileError as error:
+    except (WeightFileError, TrialsFailedError) as error:
         print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
         return EXIT_FAILED
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:

@@ -53,7 +53,7 @@ RECIPES = {
     # fire5 give 16, 8 and 4 pixels; batch norm after every convolution; SGD with Nesterov-free
     # momentum, cosine decay after a short warm-up, label smoothing, pad-crop-flip augmentation.
     "cifar": Recipe(
-        name="cifar", epochs=24, batch_size=128, optimizer="sgd", learning_rate=0.1, schedule="cosine",
+        name="cifar", epochs=30, batch_size=128, optimizer="sgd", learning_rate=0.1, schedule="cosine",
         weight_decay=5e-4, label_smoothing=0.1, augmentation="pad-crop-flip", store_size=32, warmup_epochs=1,
         preprocessing=Preprocessing(resize=32, crop=32, channel_order="RGB", mean=CIFAR_MEAN, scale=CIFAR_SCALE),
         arch_overrides={"conv1_kernel": 3, "conv1_stride": 1, "conv1_padding": "same",
