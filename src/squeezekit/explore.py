@@ -283,6 +283,8 @@ def _search_with_kerastuner(out: Path, keys: list[str], epochs: int, run_trial, 
             return {"top1": summary["top1"]}
 
     space = keras_tuner.HyperParameters()
+    # A worker's own space is never searched (its oracle is replaced by a client of the chief's), so
+    # a worker with nothing pending locally still gets a valid, unused placeholder.
     space.Choice("trial", keys or ["none"], ordered=False)
     space.Fixed("epochs", epochs)
     oracle = keras_tuner.oracles.GridSearchOracle(
