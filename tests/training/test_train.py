@@ -45,6 +45,16 @@ def test_run_folder_holds_models_history_metrics_and_plots(tiny_cifar, tmp_path)
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(metrics["top1"])
 
 
+def test_metaparameter_options_change_the_recipes_architecture(tiny_cifar, tmp_path):
+    run = tmp_path / "run"
+    result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "1", "--out", run, "--bypass", "complex",
+                    "--squeeze-ratio", "0.25")
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((run / "best.keras.json").read_text())["extra"]["config"]
+    assert config["bypass"] == "complex" and config["squeeze_ratio"] == 0.25
+    assert config["conv1_kernel"] == 3 and config["batch_norm"] is True  # the recipe's overrides stay
+
+
 def _wait_for(predicate, timeout, process):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,21 +105,36 @@ def test_sigkill_then_resume(tiny_cifar, tmp_path, moment):
     assert not [p for p in checkpoints.iterdir() if p.name.startswith(".")]
 
 
-def test_resume_continues_the_schedule(tiny_cifar, tmp_path):
-    """A resumed run's optimizer continues from the checkpoint's step count, not from zero."""
+def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
+    """Options left out on --resume come from the run, not from the recipe's defaults, and the optimizer
+    continues from the checkpoint's step count."""
     import keras
 
     import squeezekit.models.fire  # noqa: F401
     import squeezekit.models.pooling  # noqa: F401
 
     run = tmp_path / "run"
-    assert _train(tmp_path, "--data", tiny_cifar, "--epochs", "1", "--out", run).returncode == 0
-    result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "2", "--out", run, "--resume")
+    process = subprocess.Popen([*TRAIN, "--data", str(tiny_cifar), "--epochs", "3", "--out", str(run)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(tmp_path))
+    try:
+        assert _wait_for(lambda: (run / "checkpoints" / "state.json").is_file(), 240, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] < 3
+
+    changed = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--epochs", "5", "--lr", "0.1")
+    assert changed.returncode == 2 and "--epochs 3 -> 5" in changed.stderr, changed.stderr[-1500:]
+
+    result = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--lr", "0.1", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1])["epochs"] == 3  # not the recipe's 28
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
     steps_per_epoch = -(-72 // 16)
-    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 2 * steps_per_epoch
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps_per_epoch
 
 
 def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path):
@@ -122,11 +147,15 @@ def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path):
     (other / "val" / "ship").rename(other / "val" / "truck")
     cases = {
         "another run": (["--data", tiny_cifar, "--epochs", "1", "--out", run], "--resume"),
-        "resume other arch": (["--data", tiny_cifar, "--epochs", "2", "--out", run, "--resume", "--arch", "squeezenet1_0"],
+        "resume other arch": (["--data", tiny_cifar, "--out", run, "--resume", "--arch", "squeezenet1_0"],
                               "another architecture"),
         "val classes differ": (["--data", tiny_cifar / "train", "--val", other / "val", "--epochs", "1", "--out", tmp_path / "r2"],
                                "validation classes differ"),
         "nothing to resume": (["--data", tiny_cifar, "--epochs", "1", "--out", tmp_path / "empty", "--resume"], "no checkpoint"),
+        "resume with a bypass": (["--data", tiny_cifar, "--out", run, "--resume", "--bypass", "complex"],
+                                 "another architecture"),
+        "unknown bypass": (["--data", tiny_cifar, "--epochs", "1", "--out", tmp_path / "r3", "--bypass", "sideways"],
+                           "bypass"),
     }
     for name, (args, fragment) in cases.items():
         result = _train(tmp_path, *args)

@@ -32,8 +32,13 @@ def add_architecture_arguments(parser: argparse.ArgumentParser, *, positional: b
                        help="batch normalisation after every convolution (not in the paper)")
 
 
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """The metaparameters given on the command line (--batch-norm aside), by config field."""
+    return {field: getattr(args, field) for field, _, _ in _OVERRIDES.values() if getattr(args, field) is not None}
+
+
 def config_from_args(args: argparse.Namespace) -> SqueezeNetConfig:
-    overrides = {field: getattr(args, field) for field, _, _ in _OVERRIDES.values() if getattr(args, field) is not None}
+    overrides = overrides_from_args(args)
     if args.batch_norm:
         overrides["batch_norm"] = True
     return get_preset(args.arch).replace(**overrides)

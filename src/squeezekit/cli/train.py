@@ -3,14 +3,16 @@
 DATA is a folder or zip of class folders (DATA/<class>/<image>), optionally split into train/ and
 val/ or test/ (as cifar10-jpeg.zip and the Imagenette zip are). Without a validation split or --val,
 a seeded --val-fraction of the training images validates. Recipes:
-  paper     SGD momentum 0.9, lr 0.04 decaying linearly to 0, weight decay 2e-4, dropout 0.5,
+  paper     SGD momentum 0.9, lr 0.04 decaying linearly to 0, weight decay 2e-4 (Caffe's), dropout 0.5,
             batch 512 as 64 x 8 gradient accumulation, 227x227 random crops (the SqueezeNet paper)
   cifar     32x32 images: 3x3 stride-1 stem, batch norm, SGD + cosine, pad-crop-flip (not in the paper)
   finetune  ImageNet weights with a new conv10 for your classes; the head alone for one epoch, then all
-Options given explicitly override the recipe. RUN_DIR receives best.keras and last.keras (with their
+Options given explicitly override the recipe, and the metaparameter options (--bypass,
+--squeeze-ratio, ...) the recipe's architecture. RUN_DIR receives best.keras and last.keras (with their
 metadata, ready for 'squeezekit evaluate' and 'squeezekit export'), checkpoints/ written atomically
 every epoch, history.csv, metrics.json, curves.png and confusion.png. --resume continues the last
-complete checkpoint with its optimizer state and schedule position.
+complete checkpoint with its optimizer state and schedule position, and with the run's own settings:
+options left out come from the run, options given must agree with it.
 
 Several devices: --distribute mirrored (TensorFlow, all local GPUs), multiworker (TensorFlow, hosts
 from TF_CONFIG), or with KERAS_BACKEND=jax any --distribute value uses keras.distribution.DataParallel
@@ -20,6 +22,7 @@ examples:
   squeezekit train --data cifar10-jpeg.zip --recipe cifar --out runs/cifar
   squeezekit train --data imagenette.zip --recipe finetune --arch squeezenet1_1 --out runs/nette
   squeezekit train --data photos/ --recipe finetune --epochs 3 --out runs/mine --resume
+  squeezekit train --data cifar10-jpeg.zip --recipe cifar --bypass complex --out runs/cifar-bypass
 """
 
 from __future__ import annotations
@@ -28,27 +31,30 @@ import argparse
 import json
 import sys
 
+from squeezekit.cli._arch import add_architecture_arguments, overrides_from_args
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder or zip of class folders (with train/ and val/ or test/ splits, or not)")
     parser.add_argument("--val", help="separate validation folder or zip (same classes)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="held-out share when there is no validation split (default: %(default)s)")
-    parser.add_argument("--arch", default="squeezenet1_1", help="squeezenet1_0 or squeezenet1_1 (default: %(default)s)")
     parser.add_argument("--recipe", default="cifar", choices=["paper", "cifar", "finetune"], help="training recipe (default: %(default)s)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--schedule", choices=["poly", "cosine"])
     parser.add_argument("--optimizer", choices=["sgd", "adamw"])
-    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--weight-decay", type=float,
+                        help="decoupled, as Keras does it: w -= lr * wd * w each step (with SGD momentum 0.9, "
+                             "10x the value PyTorch's or Caffe's SGD would take for the same decay)")
     parser.add_argument("--label-smoothing", type=float)
     parser.add_argument("--init", choices=["imagenet", "none"], help="start from the ImageNet weights (new head) or from scratch")
     parser.add_argument("--freeze-backbone", action="store_true", default=None, help="train the new head alone for the first epoch")
-    parser.add_argument("--batch-norm", action="store_true", default=None, help="batch normalisation after every convolution")
     parser.add_argument("--seed", type=int, default=0)
+    add_architecture_arguments(parser, positional=False)
     parser.add_argument("--distribute", default="none", choices=["none", "mirrored", "multiworker"])
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
-    parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint")
+    parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint, with its settings")
     parser.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
 
 
@@ -60,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, optimizer=args.optimizer,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, init=args.init,
         freeze_backbone=args.freeze_backbone, batch_norm=args.batch_norm, seed=args.seed, distribute=args.distribute,
-        resume=args.resume,
+        resume=args.resume, arch_overrides=overrides_from_args(args),
     )
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     metrics = train(settings, log=log)

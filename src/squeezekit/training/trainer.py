@@ -8,6 +8,7 @@ RUN_DIR holds ``best.keras`` and ``last.keras`` (each with its metadata JSON bes
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import time
@@ -48,8 +49,16 @@ class TrainSettings:
     jit_compile: bool | str = "auto"
 
 
-def resolve_recipe(settings: TrainSettings) -> Recipe:
-    recipe = get_recipe(settings.recipe)
+# Recipe field -> the command-line option that sets it.
+_RECIPE_OPTIONS = {
+    "epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr", "schedule": "--schedule",
+    "optimizer": "--optimizer", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
+    "init": "--init", "freeze_backbone_epochs": "--freeze-backbone",
+}
+
+
+def _explicit_recipe_changes(settings: TrainSettings) -> dict:
+    """The recipe fields that the settings give explicitly (the options on the command line)."""
     changes = {key: value for key, value in {
         "epochs": settings.epochs, "batch_size": settings.batch_size, "learning_rate": settings.lr,
         "schedule": settings.schedule, "optimizer": settings.optimizer, "weight_decay": settings.weight_decay,
@@ -59,7 +68,30 @@ def resolve_recipe(settings: TrainSettings) -> Recipe:
         changes["init"] = None if settings.init == "none" else settings.init
     if settings.freeze_backbone is not None:
         changes["freeze_backbone_epochs"] = 1 if settings.freeze_backbone else 0
-    recipe = recipe.replace(**changes)
+    return changes
+
+
+def _resumed_recipe(state: dict, settings: TrainSettings, recipe: Recipe, run_dir: Path) -> Recipe:
+    """--resume continues a run with the recipe it started with (its optimizer state and schedule are
+    built for it): options left out come from the run, options given again must agree with it."""
+    saved = state.get("recipe")
+    if not saved:
+        return recipe
+    from squeezekit.config import Preprocessing
+
+    known = {f.name for f in dataclasses.fields(Recipe)} - {"preprocessing", "arch_overrides"}
+    resumed = recipe.replace(**{k: v for k, v in saved.items() if k in known},
+                             preprocessing=Preprocessing.from_dict(saved["preprocessing"]))
+    conflicts = [f"{_RECIPE_OPTIONS[key]} {getattr(resumed, key)} -> {value}"
+                 for key, value in _explicit_recipe_changes(settings).items() if getattr(resumed, key) != value]
+    if conflicts:
+        raise ValueError(f"--resume continues {run_dir} with the settings it started with and cannot change them "
+                         f"({'; '.join(conflicts)}); train in a new --out for other settings")
+    return resumed
+
+
+def resolve_recipe(settings: TrainSettings) -> Recipe:
+    recipe = get_recipe(settings.recipe).replace(**_explicit_recipe_changes(settings))
     problems = []
     if recipe.epochs < 1:
         problems.append(f"--epochs must be >= 1 (received {recipe.epochs})")
@@ -278,6 +310,8 @@ def train(settings: TrainSettings, log=print) -> dict:
         raise ValueError(f"--resume: {run_dir} holds no checkpoint to resume from")
     if not settings.resume and (run_dir / "checkpoints" / "state.json").exists():
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    if state is not None:
+        recipe = _resumed_recipe(state, settings, recipe, run_dir)
 
     import keras
 
