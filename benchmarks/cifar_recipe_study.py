@@ -9,10 +9,8 @@ on an H200), each in its own process, and the chosen recipe is then measured on 
 `benchmarks/train_cifar.py`, which is the figure that counts. Epoch counts are matched to one hour on
 the CPU (complex bypass costs 1.21x per epoch there).
 
-The replica mirrors `squeezekit.models.squeezenet` with the recipe's overrides (v1.1 Fire modules, 3x3
-stride-1 stem, ceil-mode 3x3/2 pools after conv1, fire3 and fire5, batch norm with epsilon 1e-3 and
-Keras' momentum 0.99, dropout, conv10 + ReLU + global average pooling, Glorot-uniform convolutions,
-N(0, 0.01) conv10), the input pipeline (4-pixel reflection pad, random crop, flip, CIFAR mean/scale)
+The replica is `_torch_squeezenet.SqueezeNetCifar` (the model of squeezekit's `cifar` recipe, same
+parameter counts), trained with the recipe's input pipeline (4-pixel reflection pad, random crop, flip, CIFAR mean/scale)
 and the optimizer (SGD with momentum 0.9, Keras' decoupled weight decay `w -= lr * wd * w`, one
 linear warm-up epoch then cosine decay to 0, label smoothing). Its parameter counts equal Keras'
 trainable ones. Check of the replica: the recipe as it was (weight decay 5e-4, 30 epochs) gives
@@ -86,7 +84,6 @@ def _decode_one(blob):
 
 def run(npz, name, epochs, wd, bypass, dropout, ls, seed):
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -98,56 +95,9 @@ def run(npz, name, epochs, wd, bypass, dropout, ls, seed):
     xtr, ytr = prep(d["xtr"]), torch.from_numpy(d["ytr"]).to(dev)
     xte, yte = prep(d["xte"]), torch.from_numpy(d["yte"]).to(dev)
 
-    def cbr(c, o, k, relu=True, padding=0):
-        conv = nn.Conv2d(c, o, k, padding=padding, bias=False)
-        nn.init.xavier_uniform_(conv.weight)
-        layers = [conv, nn.BatchNorm2d(o, eps=1e-3, momentum=0.01)]
-        if relu:
-            layers.append(nn.ReLU(inplace=True))
-        return nn.Sequential(*layers)
+    from _torch_squeezenet import SqueezeNetCifar
 
-    specs = [("fire2", 16, 64), ("fire3", 16, 64), ("fire4", 32, 128), ("fire5", 32, 128),
-             ("fire6", 48, 192), ("fire7", 48, 192), ("fire8", 64, 256), ("fire9", 64, 256)]
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = cbr(3, 64, 3, padding=1)
-            self.fires = nn.ModuleList()
-            self.bypass = []
-            c = 64
-            for i, (n, s, e) in enumerate(specs):
-                sq, e1, e3 = cbr(c, s, 1), cbr(s, e, 1), cbr(s, e, 3, padding=1)
-                kind = "none"
-                if bypass in ("simple", "complex") and i % 2 == 1:
-                    kind = "identity"
-                elif bypass == "complex" and i % 2 == 0:
-                    kind = "conv"
-                sc = cbr(c, 2 * e, 1, relu=False) if kind == "conv" else None
-                self.fires.append(nn.ModuleList([sq, e1, e3] + ([sc] if sc is not None else [])))
-                self.bypass.append(kind)
-                c = 2 * e
-            self.drop = nn.Dropout(dropout)
-            self.conv10 = nn.Conv2d(c, 10, 1)
-            nn.init.normal_(self.conv10.weight, std=0.01)
-            nn.init.zeros_(self.conv10.bias)
-
-        def forward(self, x):
-            x = F.max_pool2d(self.conv1(x), 3, 2, ceil_mode=True)
-            for (n, _, _), mods, kind in zip(specs, self.fires, self.bypass):
-                s = mods[0](x)
-                out = torch.cat([mods[1](s), mods[2](s)], 1)
-                if kind == "identity":
-                    out = out + x
-                elif kind == "conv":
-                    out = out + mods[3](x)
-                x = out
-                if n in ("fire3", "fire5"):
-                    x = F.max_pool2d(x, 3, 2, ceil_mode=True)
-            x = F.relu(self.conv10(self.drop(x)))
-            return x.mean((2, 3))
-
-    model = Net().to(dev).to(memory_format=torch.channels_last)
+    model = SqueezeNetCifar(bypass=bypass, dropout=dropout).to(dev).to(memory_format=torch.channels_last)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
     batch = 128

@@ -47,24 +47,8 @@ TORCH = textwrap.dedent(
     """
     import json, sys, time, torch, torch.nn as nn
     batch, steps, batch_norm = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "bn"
-    def conv(c, o, k, padding=0):
-        if not batch_norm:
-            return nn.Sequential(nn.Conv2d(c, o, k, padding=padding), nn.ReLU(inplace=True))
-        return nn.Sequential(nn.Conv2d(c, o, k, padding=padding, bias=False), nn.BatchNorm2d(o, eps=1e-3), nn.ReLU(inplace=True))
-    class Fire(nn.Module):
-        def __init__(self, c, s, e):
-            super().__init__()
-            self.s, self.e1, self.e3 = conv(c, s, 1), conv(s, e, 1), conv(s, e, 3, padding=1)
-        def forward(self, x):
-            x = self.s(x)
-            return torch.cat([self.e1(x), self.e3(x)], 1)
-    pool = lambda: nn.MaxPool2d(3, 2, ceil_mode=True)
-    model = nn.Sequential(
-        conv(3, 64, 3, padding=1), pool(),
-        Fire(64, 16, 64), Fire(128, 16, 64), pool(), Fire(128, 32, 128), Fire(256, 32, 128), pool(),
-        Fire(256, 48, 192), Fire(384, 48, 192), Fire(384, 64, 256), Fire(512, 64, 256),
-        nn.Dropout(0.2), nn.Conv2d(512, 10, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ).to(memory_format=torch.channels_last)
+    from _torch_squeezenet import SqueezeNetCifar
+    model = SqueezeNetCifar(batch_norm=batch_norm).to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(batch, 3, 32, 32).to(memory_format=torch.channels_last)
@@ -93,7 +77,8 @@ def main() -> int:
     runs = [("tensorflow", KERAS), ("jax", KERAS), ("torch", KERAS), (None, TORCH)]
     for variant in ("bn", "nobn"):  # the cifar recipe's model (batch norm), and the brief's (none)
         for backend, script in runs:
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",  # PYTHONPATH: _torch_squeezenet beside this file
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}
             if backend:
                 env["KERAS_BACKEND"] = backend
             done = subprocess.run([sys.executable, "-c", script, str(args.batch_size), str(args.steps), variant],

@@ -130,6 +130,11 @@ def plan_trials(base: str, recipe_overrides: dict, sweeps: list[Sweep], seeds: i
     return list(trials.values()), points
 
 
+def _trial_config(base: str, recipe_overrides: dict, trial: Trial) -> SqueezeNetConfig:
+    """The architecture a trial trains: the base preset, the recipe's overrides, then the trial's."""
+    return get_preset(base).replace(**{**recipe_overrides, **trial.overrides})
+
+
 def _model_figures(config: SqueezeNetConfig, classes: int, input_size: int) -> dict:
     from squeezekit.models.layer_table import layer_table
 
@@ -225,7 +230,7 @@ def run_exploration(
         metrics = train(TrainSettings(data=data, out=str(run_dir), arch=base, recipe=recipe, val=val,
                                       epochs=trial_epochs, seed=trial.seed, resume=resume,
                                       arch_overrides=trial.overrides, verbose=2), log=log)
-        config = get_preset(base).replace(**{**recipe_spec.arch_overrides, **trial.overrides})
+        config = _trial_config(base, recipe_spec.arch_overrides, trial)
         summary = {
             "overrides": trial.overrides, "seed": trial.seed, "epochs": trial_epochs,
             "top1": metrics["top1"], "top5": metrics.get("top5"),
@@ -317,7 +322,7 @@ def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) ->
     spec = get_recipe(recipe)
     files = scan(data, "train" if "train" in splits_of(data) else None)
     size = spec.preprocessing.crop
-    config = get_preset(base).replace(**{**spec.arch_overrides, **trial.overrides})
+    config = _trial_config(base, spec.arch_overrides, trial)
     model = SqueezeNet(config, input_shape=(size, size, 3), classes=len(files.class_names))
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   jit_compile=_jit_compile("auto"))

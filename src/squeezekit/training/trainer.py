@@ -49,21 +49,18 @@ class TrainSettings:
     jit_compile: bool | str = "auto"
 
 
-# Recipe field -> the command-line option that sets it.
+# Recipe field -> the TrainSettings attribute (and command-line option) that sets it.
 _RECIPE_OPTIONS = {
-    "epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--lr", "schedule": "--schedule",
-    "optimizer": "--optimizer", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
-    "init": "--init", "freeze_backbone_epochs": "--freeze-backbone",
+    "epochs": "epochs", "batch_size": "batch_size", "learning_rate": "lr", "schedule": "schedule",
+    "optimizer": "optimizer", "weight_decay": "weight_decay", "label_smoothing": "label_smoothing",
+    "init": "init", "freeze_backbone_epochs": "freeze_backbone",
 }
 
 
 def _explicit_recipe_changes(settings: TrainSettings) -> dict:
     """The recipe fields that the settings give explicitly (the options on the command line)."""
-    changes = {key: value for key, value in {
-        "epochs": settings.epochs, "batch_size": settings.batch_size, "learning_rate": settings.lr,
-        "schedule": settings.schedule, "optimizer": settings.optimizer, "weight_decay": settings.weight_decay,
-        "label_smoothing": settings.label_smoothing,
-    }.items() if value is not None}
+    changes = {key: getattr(settings, attribute) for key, attribute in _RECIPE_OPTIONS.items()
+               if key not in ("init", "freeze_backbone_epochs") and getattr(settings, attribute) is not None}
     if settings.init is not None:
         changes["init"] = None if settings.init == "none" else settings.init
     if settings.freeze_backbone is not None:
@@ -82,7 +79,7 @@ def _resumed_recipe(state: dict, settings: TrainSettings, recipe: Recipe, run_di
     known = {f.name for f in dataclasses.fields(Recipe)} - {"preprocessing", "arch_overrides"}
     resumed = recipe.replace(**{k: v for k, v in saved.items() if k in known},
                              preprocessing=Preprocessing.from_dict(saved["preprocessing"]))
-    conflicts = [f"{_RECIPE_OPTIONS[key]} {getattr(resumed, key)} -> {value}"
+    conflicts = [f"--{_RECIPE_OPTIONS[key].replace('_', '-')} {getattr(resumed, key)} -> {value}"
                  for key, value in _explicit_recipe_changes(settings).items() if getattr(resumed, key) != value]
     if conflicts:
         raise ValueError(f"--resume continues {run_dir} with the settings it started with and cannot change them "
