@@ -1,76 +1,107 @@
-"""The `cifar` recipe's SqueezeNet written plainly in PyTorch, for the benchmarks that compare against it.
+"""A SqueezeNet in plain PyTorch, built by walking squeezekit's plan (``squeezekit.graph``).
 
-Mirrors `squeezekit.models.squeezenet` with the recipe's overrides: 3x3 stride-1 conv1, ceil-mode 3x3/2
-max pools after conv1, fire3 and fire5, v1.1 Fire modules, batch norm (epsilon 1e-3, Keras' momentum
-0.99) after every convolution, optional bypasses (paper section 6), dropout, conv10 + ReLU + global
-average pooling; Glorot-uniform convolutions and N(0, 0.01) conv10 as Keras initialises them. Its
-parameter counts equal Keras' trainable ones. Used by train_throughput.py (the plain-PyTorch
-reference) and cifar_recipe_study.py (the replica trained on a GPU).
+``TorchSqueezeNet(plan)`` makes one PyTorch module per plan op, as the Keras builder does: Conv2d
+(Glorot-uniform, or N(0, init_std) for the classifier) with batch norm (epsilon 1e-3, Keras' momentum
+0.99) and ReLU where the plan says, Fire modules concatenating their expand branches, Caffe-rounded
+(ceil-mode) max pools, additions for bypasses, dropout, global average pooling. Its parameter counts
+equal the plan's (and so Keras'). ``SqueezeNetCifar`` is the ``cifar`` recipe's model. Used by
+train_throughput.py (the plain-PyTorch reference) and cifar_recipe_study.py (the replica trained on a
+GPU); needs only torch and squeezekit's pure-Python plan (``src`` is put on the path when squeezekit is
+not installed, as on a GPU machine without the package).
 """
+
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# fire2 ... fire9 of v1.1: (squeeze filters, expand filters per branch).
-FIRES = [(16, 64), (16, 64), (32, 128), (32, 128), (48, 192), (48, 192), (64, 256), (64, 256)]
-POOL_AFTER_FIRES = (1, 3)  # fire3 and fire5
+try:
+    import squeezekit  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from squeezekit import graph  # noqa: E402
+from squeezekit.registry import get_preset  # noqa: E402
+from squeezekit.training.recipes import get_recipe  # noqa: E402
 
 
-def conv_bn_relu(in_channels, out_channels, kernel, *, batch_norm=True, relu=True, padding=0):
-    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=padding, bias=not batch_norm)
-    nn.init.xavier_uniform_(conv.weight)
+def _conv(op: "graph.Conv") -> nn.Module:
+    padding = "same" if op.padding == "same" else 0
+    conv = nn.Conv2d(op.in_channels, op.filters, op.kernel, stride=op.stride, padding=padding, bias=not op.batch_norm)
+    if op.init_std is None:
+        nn.init.xavier_uniform_(conv.weight)
+    else:
+        nn.init.normal_(conv.weight, std=op.init_std)
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
     layers = [conv]
-    if batch_norm:
-        layers.append(nn.BatchNorm2d(out_channels, eps=1e-3, momentum=0.01))
-    if relu:
+    if op.batch_norm:
+        layers.append(nn.BatchNorm2d(op.filters, eps=graph.BATCH_NORM_EPSILON, momentum=0.01))
+    if op.relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
-class Fire(nn.Module):
-    def __init__(self, in_channels, squeeze, expand, *, shortcut=None, batch_norm=True):
+class _Fire(nn.Module):
+    def __init__(self, op: "graph.Fire"):
         super().__init__()
-        self.squeeze = conv_bn_relu(in_channels, squeeze, 1, batch_norm=batch_norm)
-        self.expand1x1 = conv_bn_relu(squeeze, expand, 1, batch_norm=batch_norm)
-        self.expand3x3 = conv_bn_relu(squeeze, expand, 3, batch_norm=batch_norm, padding=1)
-        self.shortcut = shortcut  # None, "identity" (simple bypass) or "conv" (complex bypass's 1x1 conv)
-        self.bypass = (conv_bn_relu(in_channels, 2 * expand, 1, batch_norm=batch_norm, relu=False)
-                       if shortcut == "conv" else None)
+        self.squeeze = _conv(op.squeeze)
+        self.expands = nn.ModuleList(_conv(c) for c in (op.expand1x1, op.expand3x3) if c is not None)
 
     def forward(self, x):
         squeezed = self.squeeze(x)
-        out = torch.cat([self.expand1x1(squeezed), self.expand3x3(squeezed)], 1)
-        if self.shortcut == "identity":
-            out = out + x
-        elif self.shortcut == "conv":
-            out = out + self.bypass(x)
-        return out
+        return torch.cat([expand(squeezed) for expand in self.expands], 1)
 
 
-class SqueezeNetCifar(nn.Module):
-    def __init__(self, *, bypass="none", dropout=0.2, batch_norm=True, classes=10):
+class _Lambda(nn.Module):
+    def __init__(self, function):
         super().__init__()
-        self.conv1 = conv_bn_relu(3, 64, 3, batch_norm=batch_norm, padding=1)
-        fires, channels = [], 64
-        for index, (squeeze, expand) in enumerate(FIRES):
-            # Simple bypass where input and output channels agree (fire3, 5, 7, 9); complex adds 1x1 convs elsewhere.
-            shortcut = ("identity" if bypass in ("simple", "complex") and index % 2 == 1
-                        else "conv" if bypass == "complex" else None)
-            fires.append(Fire(channels, squeeze, expand, shortcut=shortcut, batch_norm=batch_norm))
-            channels = 2 * expand
-        self.fires = nn.ModuleList(fires)
-        self.drop = nn.Dropout(dropout)
-        self.conv10 = nn.Conv2d(channels, classes, 1)
-        nn.init.normal_(self.conv10.weight, std=0.01)
-        nn.init.zeros_(self.conv10.bias)
+        self.function = function
+
+    def forward(self, *inputs):
+        return self.function(*inputs)
+
+
+def _module(op: "graph.Op") -> nn.Module:
+    if isinstance(op, graph.Conv):
+        return _conv(op)
+    if isinstance(op, graph.Fire):
+        return _Fire(op)
+    if isinstance(op, graph.MaxPool):
+        return nn.MaxPool2d(op.size, op.stride, ceil_mode=op.rounding == "ceil")
+    if isinstance(op, graph.Add):
+        return _Lambda(torch.add)
+    if isinstance(op, graph.Pad):
+        return nn.ZeroPad2d(op.pad)
+    if isinstance(op, graph.Dropout):
+        return nn.Dropout(op.rate)
+    if isinstance(op, graph.GlobalPool):
+        return _Lambda((lambda x: x.mean((2, 3))) if op.mode == "avg" else (lambda x: x.amax((2, 3))))
+    if isinstance(op, graph.Activation):
+        return _Lambda(lambda x: F.softmax(x, 1))
+    raise TypeError(f"no PyTorch module for plan op {op!r}")
+
+
+class TorchSqueezeNet(nn.Module):
+    """NCHW inputs; returns what the plan's last op returns (class scores when ``activation=None``)."""
+
+    def __init__(self, plan: "graph.NetworkPlan"):
+        super().__init__()
+        self.wiring = [(op.name, op.inputs) for op in plan.ops[1:]]
+        self.input_name = plan.ops[0].name
+        self.ops = nn.ModuleDict({op.name.replace("/", "_"): _module(op) for op in plan.ops[1:]})
 
     def forward(self, x):
-        x = F.max_pool2d(self.conv1(x), 3, 2, ceil_mode=True)
-        for index, fire in enumerate(self.fires):
-            x = fire(x)
-            if index in POOL_AFTER_FIRES:
-                x = F.max_pool2d(x, 3, 2, ceil_mode=True)
-        return F.relu(self.conv10(self.drop(x))).mean((2, 3))
+        values = {self.input_name: x}
+        for name, inputs in self.wiring:
+            values[name] = self.ops[name.replace("/", "_")](*(values[i] for i in inputs))
+        return values[self.wiring[-1][0]]
+
+
+def SqueezeNetCifar(*, bypass="none", dropout=0.2, batch_norm=True, classes=10):
+    """The ``cifar`` recipe's model (v1.1 with its overrides), returning class scores."""
+    overrides = {**get_recipe("cifar").arch_overrides, "bypass": bypass, "dropout": dropout, "batch_norm": batch_norm}
+    config = get_preset("squeezenet1_1").replace(**overrides)
+    return TorchSqueezeNet(graph.build_plan(config, classes, input_size=32, activation=None))

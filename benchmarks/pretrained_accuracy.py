@@ -26,7 +26,7 @@ def main() -> int:
     import keras
 
     from squeezekit.evaluation import evaluate_images, find_labelled_images
-    from squeezekit.models.loading import load_model
+    from squeezekit.opener import open_model
 
     data_dir = os.environ.get("SQUEEZEKIT_DATA_DIR")
     if not data_dir:
@@ -34,7 +34,8 @@ def main() -> int:
     sample = Path(data_dir) / "imagenet" / "sample-1000"
     rows = []
     for arch, (ref_top1, ref_top5) in REFERENCE.items():
-        model, metadata = load_model(arch)
+        opened = open_model(arch, "keras")
+        model, metadata = opened.model, opened.metadata
         images = find_labelled_images(sample, metadata)
         result = evaluate_images(model.predict_on_batch, images, metadata, batch_size=50)
         within = abs(result.top1 - ref_top1) <= TOLERANCE and abs(result.top5 - ref_top5) <= TOLERANCE

@@ -20,7 +20,7 @@ from pathlib import Path
 KERAS = textwrap.dedent(
     """
     import json, sys, time, numpy as np, keras
-    from squeezekit.config import get_preset
+    from squeezekit.registry import get_preset
     from squeezekit.models.squeezenet import SqueezeNet
     from squeezekit.training.recipes import get_recipe
     from squeezekit.training.trainer import _jit_compile

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.graph import build_plan
 
 SMALL = SqueezeNetConfig(base_e=16, incr_e=16, conv1_filters=8, conv1_kernel=3, bypass="complex")
 LABELS = [["c0", "zero"], ["c1", "one"], ["c2", "two"]]
@@ -11,7 +12,7 @@ LABELS = [["c0", "zero"], ["c1", "one"], ["c2", "two"]]
 def random_arrays(config=SMALL, classes=3, seed=0):
     rng = np.random.default_rng(seed)
     arrays = {}
-    for name, (out, inp, kh, kw) in conv_kernel_shapes(config, classes).items():
+    for name, (out, inp, kh, kw) in build_plan(config, classes).kernel_shapes().items():
         # He scaling and positive biases keep the ReLUs alive through all layers (else every output
         # is uniform and every gradient zero).
         arrays[f"{name}/kernel"] = rng.normal(0, np.sqrt(2 / (kh * kw * inp)), (kh, kw, inp, out)).astype(np.float32)

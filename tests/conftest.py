@@ -29,3 +29,11 @@ def data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that reaches the real data (through the ``data_dir`` fixture, directly or via another
+    fixture) carries the ``data`` marker, so ``-m 'not data'`` selects exactly the self-contained tests."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()) and item.get_closest_marker("data") is None:
+            item.add_marker(pytest.mark.data)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from squeezekit.config import PRESETS, SqueezeNetConfig, get_preset
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.registry import PRESETS, get_preset
 
 
 def test_v1_0_is_the_papers_metaparameters():

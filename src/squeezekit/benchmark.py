@@ -8,6 +8,7 @@ same images and thread count; the parent compares their predictions with the flo
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import statistics
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 # engine name -> (kind, export format, quantisation)
 ENGINES = {
@@ -102,9 +105,9 @@ def _worker(spec: dict) -> dict:
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from squeezekit.models.loading import load_model
+        from squeezekit.opener import open_model
 
-        model, _ = load_model(spec["model"], input_size=preprocessing.crop)
+        model = open_model(spec["model"], "keras", purpose="squeezekit bench", input_size=preprocessing.crop).model
         if kind == "keras-eager":
             predict = lambda batch: model(batch, training=False).numpy()  # noqa: E731
         else:
@@ -162,7 +165,7 @@ def _worker(spec: dict) -> dict:
 def _prepare_images(settings: BenchSettings, preprocessing, work: Path):
     """Center crops (uint8) of the evaluation images and their labels (None when unknown)."""
     from squeezekit.evaluation import find_labelled_images
-    from squeezekit.metadata import imagenet_metadata
+    from squeezekit.formats.metadata import imagenet_metadata
     from squeezekit.preprocessing import ImageError, load_image
 
     source = settings.images or (Path(os.environ["SQUEEZEKIT_DATA_DIR"]) / "imagenet" / "sample-1000"
@@ -197,12 +200,16 @@ def _time_predict_process(model_path: str, image: str, runs: int) -> dict:
     return {"model": model_path, "median_s": statistics.median(times), "runs": runs, "min_s": min(times)}
 
 
-def run_bench(settings: BenchSettings, log=print) -> dict:
-    """Export what is needed, run every engine in its own process, and gather the figures."""
+def run_bench(settings: BenchSettings, log=None) -> dict:
+    """Export what is needed, run every engine in its own process, and gather the figures.
+
+    ``log`` receives one line per step (default: this module's logger); the CLI formats the report.
+    """
     from squeezekit.export.api import export_model
-    from squeezekit.models.loading import load_model
+    from squeezekit.opener import open_model
     from squeezekit.runtime.engines import default_threads
 
+    log = log or logger.info
     unknown = [e for e in settings.engines if e not in ENGINES]
     if unknown:
         raise ValueError(f"Unknown engine(s) {unknown}. Expected some of {list(ENGINES)}")
@@ -211,7 +218,7 @@ def run_bench(settings: BenchSettings, log=print) -> dict:
     threads = settings.threads or default_threads()
     work = Path(settings.work_dir or tempfile.mkdtemp(prefix="squeezekit-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    _, metadata = load_model(settings.model, input_size=settings.input_size)
+    metadata = open_model(settings.model, "keras", purpose="squeezekit bench", input_size=settings.input_size).metadata
     preprocessing = metadata.preprocessing
     image_source, labels = _prepare_images(settings, preprocessing, work)
     log(f"images: {image_source}; input {preprocessing.crop}x{preprocessing.crop}; {threads} threads")
@@ -293,46 +300,6 @@ def evaluate_targets(report: dict) -> dict:
         size = by_engine["litert-int8"]["size_bytes"]
         targets["litert_int8_size_bytes"] = {"value": size, "target": 1_400_000, "met": size <= 1_400_000}
     return targets
-
-
-def markdown_table(report: dict) -> str:
-    lines = [
-        f"Model {report['model']}, input {report['input_size']}x{report['input_size']}, {report['threads']} threads, "
-        f"{report['n_images']} images from {report['images']}.",
-        "",
-        "| engine | median ms (batch 1) | p90 ms | images/s (batch 32) | file size | peak memory | top-1 agreement with fp32 | top-1 accuracy |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    def cell(value, pattern: str, scale: float = 1.0) -> str:
-        return "-" if value is None else pattern.format(value * scale)
-
-    for r in report["engines"]:
-        if "error" in r:
-            lines.append(f"| {r['engine']} | failed: {r['error']} | | | | | | |")
-            continue
-        cells = [
-            r["engine"], f"{r['latency_batch_1']['median_ms']:.2f}", f"{r['latency_batch_1']['p90_ms']:.2f}",
-            cell(r.get("throughput_batch_32"), "{:.0f}"), cell(r.get("size_bytes"), "{:.2f} MB", 1e-6),
-            f"{r['peak_memory_mb']:.0f} MB", cell(r.get("top1_agreement_with_fp32"), "{:.1f} %", 100),
-            cell(r.get("top1_accuracy"), "{:.1f} %", 100),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    overheads = [f"{r['engine']} {100 * r['runtime_overhead']:+.1f} % ({r['runtime_batch_1_ms']:.2f} vs "
-                 f"{r['raw_engine_batch_1_ms']:.2f} ms)" for r in report["engines"] if "runtime_overhead" in r]
-    if overheads:
-        lines += ["", "Runtime overhead over the raw engine call, batch 1, preprocessing excluded: " + "; ".join(overheads) + "."]
-    if "predict_process" in report:
-        p = report["predict_process"]
-        lines += ["", f"`squeezekit predict` on one image as a whole process ({Path(p['model']).name}): median "
-                      f"{p['median_s']:.3f} s over {p['runs']} runs."]
-    if report.get("targets"):
-        lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
-        for name, t in report["targets"].items():
-            value = t["value"]
-            shown = (", ".join(f"{k} {100 * v:+.1f} %" for k, v in value.items()) if isinstance(value, dict)
-                     else f"{value:,.3f}" if isinstance(value, float) else f"{value:,}")
-            lines.append(f"| {name} | {shown}{' (' + t['engine'] + ')' if 'engine' in t else ''} | {t['target']} | {'yes' if t['met'] else 'no'} |")
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ The SqueezeNet paper (Iandola et al., 2016, section 5) describes every SqueezeNe
 handful of metaparameters: the expand filters of the first Fire module (``base_e``), how many are added
 (``incr_e``) every ``freq`` modules, the share of 3x3 filters among them (``pct_3x3``) and the ratio of
 squeeze to expand filters (``squeeze_ratio``). SqueezeNet v1.0 and v1.1 are two presets of this one
-config; nothing in the model code is specific to either.
+config (registered in ``squeezekit.registry``); nothing in the model code is specific to either.
 
 This module is pure Python: it validates metaparameters before any backend code runs, so a bad value
 fails fast with a message naming the parameter, whatever the Keras backend.
@@ -168,29 +168,6 @@ def config_fields() -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(SqueezeNetConfig))
 
 
-def conv_kernel_shapes(config: SqueezeNetConfig, classes: int, channels: int = 3) -> dict[str, tuple[int, int, int, int]]:
-    """``{weight path prefix: (out, in, kh, kw)}`` of every convolution of ``config``, in network order.
-
-    The names are the Keras weight paths squeezekit's builder gives (``conv1``, ``fire2/squeeze1x1``,
-    ``fire3_bypass``, ``conv10``); compressed files and numpy readers check their tensors against them.
-    """
-    k = config.conv1_kernel
-    shapes = {"conv1": (config.conv1_filters, channels, k, k)}
-    in_channels = config.conv1_filters
-    bypass = config.bypass_kinds()
-    for spec in config.fire_specs():
-        shapes[f"{spec.name}/squeeze1x1"] = (spec.squeeze, in_channels, 1, 1)
-        if spec.expand1x1:
-            shapes[f"{spec.name}/expand1x1"] = (spec.expand1x1, spec.squeeze, 1, 1)
-        if spec.expand3x3:
-            shapes[f"{spec.name}/expand3x3"] = (spec.expand3x3, spec.squeeze, 3, 3)
-        if bypass[spec.name] == "conv":
-            shapes[f"{spec.name}_bypass"] = (spec.out_channels, in_channels, 1, 1)
-        in_channels = spec.out_channels
-    shapes["conv10"] = (classes, in_channels, 1, 1)
-    return shapes
-
-
 def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -198,21 +175,6 @@ def _is_real(value) -> bool:
 def _check_int(name: str, value, *, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"Expected {name} to be an integer >= {minimum}. Received: {name}={value!r}")
-
-
-PRESETS: dict[str, SqueezeNetConfig] = {
-    # Iandola et al. 2016, Table 1: 7x7/2 conv1 with 96 filters, max-pools after conv1, fire4, fire8.
-    "squeezenet1_0": SqueezeNetConfig(),
-    # DeepScale's v1.1: 2.4x less computation than v1.0 at the same accuracy, by a 3x3 conv1 with 64
-    # filters and pooling earlier (after conv1, fire3, fire5).
-    "squeezenet1_1": SqueezeNetConfig(conv1_filters=64, conv1_kernel=3, pool_after=("conv1", "fire3", "fire5")),
-}
-
-
-def get_preset(name: str) -> SqueezeNetConfig:
-    if name not in PRESETS:
-        raise ValueError(f"Unknown architecture {name!r}. Expected one of {sorted(PRESETS)}.")
-    return PRESETS[name]
 
 
 @dataclass(frozen=True)

@@ -29,3 +29,27 @@ class WeightFileError(ValueError):
 
 class TrialsFailedError(RuntimeError):
     """Some trials of an exploration did not finish; the others are kept and a rerun retries these."""
+
+
+class ParameterError(ValueError):
+    """A bad argument of a library function, worded for whoever called it.
+
+    ``template`` names parameters in braces (``"Expected {bits} in 1..8. Received: {bits}=9"``):
+    ``str()`` reads them as Python parameters (``bits``), and the CLI spells them as its options
+    (``--bits``) with :meth:`render`, so the library never needs to know its command-line flags.
+    """
+
+    def __init__(self, template: str) -> None:
+        import string
+
+        self.template = template
+        self.parameters = sorted({name for _, name, _, _ in string.Formatter().parse(template) if name})
+        super().__init__(self.render(lambda name: name))
+
+    def render(self, spell) -> str:
+        return self.template.format(**{name: spell(name) for name in self.parameters})
+
+
+def literal(value) -> str:
+    """``repr(value)`` made safe to put inside a :class:`ParameterError` template."""
+    return repr(value).replace("{", "{{").replace("}", "}}")

@@ -17,8 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from squeezekit.metadata import ModelMetadata
-from squeezekit.preprocessing import ImageError, load_image, preprocess_input
+from squeezekit.formats.metadata import ModelMetadata
+from squeezekit.preprocessing import ImageError, load_image, preprocess_input, top_k
 
 _WNID_PREFIX = re.compile(r"^(n\d{8})[_.]")
 
@@ -131,7 +131,7 @@ def evaluate_images(
                     targets.append(label)
             if arrays:
                 scores = np.asarray(predict(preprocess_input(np.stack(arrays), preprocessing=metadata.preprocessing)))
-                top5 = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+                top5 = top_k(scores, 5)
                 targets_array = np.asarray(targets)
                 correct1 += int((top5[:, 0] == targets_array).sum())
                 correct5 += int((top5 == targets_array[:, None]).any(axis=1).sum())

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from squeezekit.config import SqueezeNetConfig, config_fields, get_preset
+from squeezekit.config import SqueezeNetConfig, config_fields
+from squeezekit.registry import get_preset
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Sweep", "Trial", "parse_sweep", "plan_trials", "run_exploration", "scheduler_role"]
 
@@ -105,7 +109,7 @@ def plan_trials(base: str, recipe_overrides: dict, sweeps: list[Sweep], seeds: i
     Every configuration is built and checked against ``input_size`` here, so an impossible value or
     one that does not fit the input fails before any training.
     """
-    from squeezekit.models.layer_table import check_input_size
+    from squeezekit.graph import check_input_size
 
     if seeds < 1:
         raise ValueError(f"Expected --seeds >= 1. Received: {seeds}")
@@ -136,7 +140,7 @@ def _trial_config(base: str, recipe_overrides: dict, trial: Trial) -> SqueezeNet
 
 
 def _model_figures(config: SqueezeNetConfig, classes: int, input_size: int) -> dict:
-    from squeezekit.models.layer_table import layer_table
+    from squeezekit.graph import layer_table
 
     table = layer_table(config, input_size=input_size, classes=classes)
     return {"parameters": table.parameters, "macs": table.macs,
@@ -180,13 +184,14 @@ def run_exploration(
     epochs: int | None = None,
     seeds: int = 1,
     budget_minutes: float | None = None,
-    log=print,
+    log=None,
 ) -> dict:
     """Train (or skip, or resume) every trial, then write results.json, results.md and the plots.
 
     In a distributed search (see :func:`scheduler_role`) a worker only runs the trials the chief
     hands it and returns the report of what is finished so far; the chief writes the report.
     """
+    log = log or logger.info
     import importlib.util
 
     if importlib.util.find_spec("keras") is None:
@@ -342,60 +347,8 @@ def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) ->
 
 def write_report(out: Path, report: dict) -> None:
     """``results.md`` (one table per sweep) and ``tradeoff.png`` (accuracy against size, per sweep)."""
-    import numpy as np
+    from squeezekit.reports import exploration_markdown, tradeoff_plot
 
-    trials = report["trials"]
-    lines = [f"# Design-space exploration: {report['base']}, recipe {report['recipe']}", ""]
-    curves = {}
-    for label, pairs in report["sweeps"].items():
-        lines += [f"## {label}", "", "| value | parameters | MACs | size 32-bit | size 8-bit | size 6-bit | top-1 | top-5 | "
-                  "seeds | train time | images/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        by_value: dict = {}
-        for pair in pairs:
-            if pair["trial"] in trials:
-                by_value.setdefault(json.dumps(pair["value"]), []).append(trials[pair["trial"]])
-        curve = []
-        for value_text, runs in by_value.items():
-            top1 = np.array([r["top1"] for r in runs])
-            top5 = [r["top5"] for r in runs if r.get("top5") is not None]
-            first = runs[0]
-            spread = f" ± {100 * top1.std(ddof=1):.2f}" if len(runs) > 1 else ""
-            lines.append(
-                f"| {json.loads(value_text)} | {first['parameters']:,} | {first['macs'] / 1e6:.1f} M | "
-                f"{first['size_bytes']['32'] / 1e6:.2f} MB | {first['size_bytes']['8'] / 1e6:.2f} MB | "
-                f"{first['size_bytes']['6'] / 1e6:.2f} MB | "
-                f"{100 * top1.mean():.2f}{spread} % | {100 * np.mean(top5):.2f} % | {len(runs)} | "
-                f"{np.mean([r['train_seconds'] for r in runs]) / 60:.1f} min | "
-                f"{np.mean([r['images_per_second'] or 0 for r in runs]):.0f} |")
-            curve.append((json.loads(value_text), first["size_bytes"]["32"] / 1e6, 100 * top1.mean(),
-                          100 * top1.std(ddof=1) if len(runs) > 1 else 0.0))
-        curves[label] = curve
-        lines.append("")
-    (out / "results.md").write_text("\n".join(lines))
-    _plot(out / "tradeoff.png", curves, report)
-
-
-def _plot(path: Path, curves: dict, report: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for label, curve in curves.items():
-        if not curve:
-            continue
-        order = sorted(curve, key=lambda point: point[1])
-        sizes = [p[1] for p in order]
-        accuracy = [p[2] for p in order]
-        axis.errorbar(sizes, accuracy, yerr=[p[3] for p in order], marker="o", capsize=3, label=label)
-        for value, size, top1, _ in order:
-            axis.annotate(str(value), (size, top1), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    axis.set_xlabel("model size (MB, 32-bit weights)")
-    axis.set_ylabel("top-1 accuracy (%)")
-    axis.set_title(f"{report['base']} on {Path(report['data']).name}, recipe {report['recipe']}")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    markdown, curves = exploration_markdown(report)
+    (out / "results.md").write_text(markdown)
+    tradeoff_plot(out / "tradeoff.png", curves, report)

@@ -17,6 +17,26 @@ from squeezekit.config import CAFFE_PREPROCESSING, Preprocessing
 # Refuse images whose pixel count could exhaust memory (Pillow warns at 89 MP and errors at twice that;
 # we turn its warning into an error as well).
 MAX_IMAGE_PIXELS = 89_478_485
+# File name endings taken as images wherever squeezekit walks a folder.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+
+def is_image_name(name: str | os.PathLike) -> bool:
+    return os.path.splitext(os.fspath(name))[1].lower() in IMAGE_SUFFIXES
+
+
+def image_files(folder: str | os.PathLike) -> list:
+    """The image files under ``folder``, recursively, sorted; hidden files and non-images left out."""
+    from pathlib import Path
+
+    return sorted(p for p in Path(folder).rglob("*")
+                  if p.is_file() and is_image_name(p) and not p.name.startswith("."))
+
+
+def top_k(scores, k: int) -> np.ndarray:
+    """Indices of the ``k`` best classes per row, best first; ties keep class order (a stable sort)."""
+    scores = np.asarray(scores)
+    return np.argsort(-scores, axis=1, kind="stable")[:, : max(1, min(int(k), scores.shape[1]))]
 
 
 class ImageError(ValueError):
@@ -138,9 +158,4 @@ def decode_predictions(preds, top: int = 5, labels: Sequence[tuple[str, str]] | 
         labels = imagenet_labels()
     if preds.shape[1] != len(labels):
         raise ValueError(f"Expected {len(labels)} class scores per image. Received shape: {preds.shape}")
-    top = max(1, min(int(top), preds.shape[1]))
-    results = []
-    for row in preds:
-        best = np.argsort(-row, kind="stable")[:top]
-        results.append([(labels[i][0], labels[i][1], float(row[i])) for i in best])
-    return results
+    return [[(labels[i][0], labels[i][1], float(row[i])) for i in best] for row, best in zip(preds, top_k(preds, top))]

@@ -20,7 +20,7 @@ def small_model(tmp_path_factory):
     from PIL import Image
 
     from squeezekit.config import Preprocessing
-    from squeezekit.metadata import ModelMetadata, write_sidecar
+    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
     from squeezekit.models.squeezenet import SqueezeNet
 
     root = tmp_path_factory.mktemp("small")
@@ -63,9 +63,15 @@ def test_compress_predict_evaluate(small_model, tmp_path, capsys):
     assert status == 0, err
     report = json.loads(stdout)
     assert report["bytes"] == out.stat().st_size
-    densities = {row["layer"]: row["density"] for row in report["layers"]}
-    assert densities["conv1"] == 1.0 and densities["fire9/expand3x3"] == pytest.approx(0.4, abs=0.01)
-    assert all(row["bits"] <= 4 for row in report["layers"])
+    # The file itself, decoded: per-layer density, and at most 2^4 distinct weights per layer.
+    from squeezekit.formats.sqz import read_sqz
+
+    decoded = {layer.name: layer for layer in read_sqz(out).layers}
+    weights = {name: layer.dense_weights() for name, layer in decoded.items()}
+    assert np.count_nonzero(weights["conv1"]) == weights["conv1"].size
+    assert np.count_nonzero(weights["fire9/expand3x3"]) / weights["fire9/expand3x3"].size == pytest.approx(0.4, abs=0.01)
+    assert all(len(np.unique(w[w != 0])) <= 2 ** 4 for w in weights.values())
+    assert {row["layer"] for row in report["layers"]} == set(decoded)
     assert [stage["stage"] for stage in report["stages"]][0] == "source (float32)"
 
     status, stdout, err = _run(capsys, "compress", model, "--bits", "6", "-o", tmp_path / "t.sqz")
@@ -110,7 +116,7 @@ def test_bad_input(small_model, tmp_path, capsys, extra, fragment):
 
 def test_unknown_model_and_damaged_sqz(tmp_path, capsys):
     status, _, err = _run(capsys, "compress", "resnet50")
-    assert status == 2 and "neither a pretrained name" in err
+    assert status == 2 and "resnet50: no such model file or folder, and not a pretrained name" in err
     bad = tmp_path / "bad.sqz"
     bad.write_bytes(b"\x89SQZ\r\n\x1a\n\x01\x00" + bytes(62))  # version 1, checksum wrong
     status, _, err = _run(capsys, "compress", bad, "-o", tmp_path / "y.sqz")

@@ -64,7 +64,7 @@ def test_human_readable_output_reports_skips(tmp_path, sample, capsys):
     "make_args, fragment",
     [
         (lambda tmp: ["squeezenet1_1", tmp], "no labelled image files"),
-        (lambda tmp: ["squeezenet3_0", tmp], "Unknown model"),
+        (lambda tmp: ["squeezenet3_0", tmp], "squeezenet3_0: no such model file or folder, and not a pretrained name"),
         (lambda tmp: ["squeezenet1_1", tmp / "missing"], "not a folder"),
         (lambda tmp: ["squeezenet1_1", tmp, "--batch-size", "0"], "--batch-size"),
     ],

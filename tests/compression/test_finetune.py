@@ -7,7 +7,7 @@ import numpy as np
 from compression_helpers import SMALL, random_arrays
 from squeezekit.compression.api import compress_arrays, prune_arrays
 from squeezekit.compression.finetune import KeepPruned, TrainCentroids, TeacherData, keras_model, model_arrays
-from squeezekit.compression.sqz import SqzModel
+from squeezekit.formats.sqz import SqzModel
 
 SIZE = 32
 

@@ -3,8 +3,8 @@
 import numpy as np
 
 from squeezekit.compression.api import from_deep_compression
-from squeezekit.compression.sqz import decode_sqz, encode_sqz
-from squeezekit.config import get_preset
+from squeezekit.formats.sqz import decode_sqz, encode_sqz
+from squeezekit.registry import get_preset
 from squeezekit.weights.deep_compression import read_deep_compression, read_deep_compression_raw
 
 RELEASE_BYTES = 675_763

@@ -31,13 +31,14 @@ class Photos:
 @pytest.fixture(scope="session")
 def photos(data_dir, tmp_path_factory) -> Photos:
     """Real photos from $SQUEEZEKIT_DATA_DIR/imagenet/sample-1000, split by Keras confidence."""
-    from squeezekit.models.loading import load_model
+    from squeezekit.opener import open_model
     from squeezekit.preprocessing import load_image, preprocess_input
 
     sample = sorted((data_dir / "imagenet" / "sample-1000").glob("*.JPEG"))
     assert len(sample) >= 20 * CANDIDATES, "the shared ImageNet sample should hold 1000 photos"
     candidates = sample[::20][:CANDIDATES]
-    model, metadata = load_model("squeezenet1_1")
+    opened = open_model("squeezenet1_1", "keras")
+    model, metadata = opened.model, opened.metadata
     batch = preprocess_input(np.stack([load_image(p, metadata.preprocessing) for p in candidates]),
                              preprocessing=metadata.preprocessing)
     probabilities = np.asarray(model.predict_on_batch(batch))

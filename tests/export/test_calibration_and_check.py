@@ -13,8 +13,8 @@ from PIL import Image
 
 from squeezekit.config import Preprocessing
 from squeezekit.export.api import failed_path
-from squeezekit.export.calibration import calibration_images
-from squeezekit.export.check import compare, predict_in_batches
+from squeezekit.runtime.calibration import calibration_images
+from squeezekit.runtime.check import compare, predict_in_batches
 
 SMALL = Preprocessing(resize=40, crop=32)  # Caffe convention (BGR, mean subtraction), small for speed
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -88,7 +88,7 @@ def test_default_source_is_imagenette_train(data_dir, monkeypatch):
 @pytest.mark.data
 def test_sample_photo_fallback_respects_count(data_dir, monkeypatch):
     """Without Imagenette the sample photos are used, and --calibration-count still limits them."""
-    import squeezekit.export.calibration as calibration
+    import squeezekit.runtime.calibration as calibration
     import squeezekit.weights  # noqa: F401  (import-order bug of squeezekit._resources: see the test below)
 
     monkeypatch.setenv("SQUEEZEKIT_DATA_DIR", str(data_dir))
@@ -99,7 +99,7 @@ def test_sample_photo_fallback_respects_count(data_dir, monkeypatch):
 
 def test_fallback_source_imports_in_a_fresh_process():
     """calibration_images(None) reaches squeezekit.samples without Keras or squeezekit.weights imported first."""
-    code = ("import squeezekit.export.calibration, squeezekit.samples, sys; "
+    code = ("import squeezekit.runtime.calibration, squeezekit.samples, sys; "
             "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

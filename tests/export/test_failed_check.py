@@ -42,7 +42,7 @@ def test_litert_int8_unrepresentative_calibration_fails_default_check(photos, tm
     assert status == 1
     assert report["check"]["passed"] is False and report["check"]["threshold"] == pytest.approx(0.93)
     assert report["check"]["n"] == 16 and report["check"]["top1_agreement"] < 0.93
-    from squeezekit.runtime.litert_metadata import read_litert_metadata
+    from squeezekit.formats.litert_metadata import read_litert_metadata
 
     assert report["path"] == str(kept) and report["metadata"] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.FAILED-CHECK.tflite"]

@@ -19,8 +19,9 @@ def tiny_model(tmp_path_factory):
     """A 3-class SqueezeNet v1.1 on 64x64 inputs with He-scaled random weights, saved with its sidecar."""
     import squeezekit
     from keras_helpers import random_caffe_weights, set_caffe_weights
-    from squeezekit.config import Preprocessing, get_preset
-    from squeezekit.metadata import ModelMetadata, write_sidecar
+    from squeezekit.config import Preprocessing
+    from squeezekit.registry import get_preset
+    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
 
     model = squeezekit.squeezenet1_1(weights=None, input_shape=(64, 64, 3), classes=3)
     set_caffe_weights(model, random_caffe_weights(model, seed=1))

@@ -42,7 +42,7 @@ def test_int8_python_api_small_verified_self_describing_file(photos, tmp_path):
     assert result.check.n == 16 and result.check.threshold == pytest.approx(0.93)
     assert 0.93 <= result.check.top1_agreement <= 1.0 and 0.0 <= result.check.max_probability_difference < 1.0
 
-    from squeezekit.runtime.litert_metadata import read_litert_metadata
+    from squeezekit.formats.litert_metadata import read_litert_metadata
 
     assert result.metadata_path is None and not (tmp_path / "m.tflite.json").exists()
     metadata = read_litert_metadata(output)
@@ -89,7 +89,7 @@ def test_float16_halves_the_file_and_agrees(photos, tmp_path, capsys):
     tensors, _ = _tensors(output)
     # float16 kernels, each dequantised to float32 by the interpreter at load time.
     assert sum(t["dtype"] == np.float16 for t in _conv_weights(tensors)) == CONVOLUTIONS
-    from squeezekit.runtime.litert_metadata import read_litert_metadata
+    from squeezekit.formats.litert_metadata import read_litert_metadata
 
     metadata = read_litert_metadata(output)
     assert metadata["extra"]["quantize"] == "float16" and metadata["extra"]["outputs"] == "probabilities"

@@ -18,8 +18,8 @@ def _run(capsys, *argv):
     [
         (["squeezenet1_1", "--format", "onnx", "--quantize", "float16"], "float16 is not available for --format onnx"),
         (["squeezenet1_1", "--format", "saved_model", "--quantize", "int8"], "not available for --format saved_model"),
-        (["squeezenet7", "--format", "onnx"], "Unknown model 'squeezenet7'"),
-        (["missing.keras", "--format", "litert"], "Unknown model 'missing.keras'"),
+        (["squeezenet7", "--format", "onnx"], "squeezenet7: no such model file or folder, and not a pretrained name"),
+        (["missing.keras", "--format", "litert"], "missing.keras: no such model file or folder, and not a pretrained name"),
         (["squeezenet1_1", "--format", "onnx", "--min-agreement", "1.5"], "--min-agreement in [0, 1]"),
         (["squeezenet1_1", "--format", "onnx", "--min-agreement", "-0.1"], "--min-agreement in [0, 1]"),
     ],

@@ -2,8 +2,8 @@
 
 import pytest
 
-from squeezekit.config import PRESETS
-from squeezekit.models.layer_table import layer_table, minimum_input_size
+from squeezekit.registry import PRESETS
+from squeezekit.graph import layer_table, minimum_input_size
 
 # Parameters per layer of SqueezeNet v1.0 (1000 classes), computed by hand from the filter counts:
 # conv1 7*7*3*96 + 96; fire2 16*96+16 + 64*16+64 + 9*64*16+64; ...

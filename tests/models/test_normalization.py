@@ -58,7 +58,7 @@ def test_training_matches_keras_layer():
 
 def test_inference_is_keras_layer_and_model_round_trips(tmp_path):
     from squeezekit.models.squeezenet import SqueezeNet
-    from squeezekit.config import get_preset
+    from squeezekit.registry import get_preset
 
     ours, theirs = _pair()
     x = np.random.default_rng(2).normal(size=(4, 6, 6, 8)).astype("float32")

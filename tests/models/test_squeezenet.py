@@ -12,7 +12,7 @@ import numpy_reference as ref  # noqa: E402
 from keras_helpers import random_caffe_weights, set_caffe_weights  # noqa: E402
 
 from squeezekit import PRESETS, Fire, SqueezeNet, squeezenet1_0, squeezenet1_1  # noqa: E402
-from squeezekit.models import layer_table, minimum_input_size  # noqa: E402
+from squeezekit.graph import layer_table, minimum_input_size  # noqa: E402
 
 CONFIGS = {
     "v1.0": PRESETS["squeezenet1_0"],

@@ -15,7 +15,7 @@ from PIL import Image
 
 from squeezekit.cli.main import main
 from squeezekit.config import CAFFE_PREPROCESSING
-from squeezekit.metadata import ModelMetadata, sidecar_path
+from squeezekit.formats.metadata import ModelMetadata, sidecar_path
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -57,8 +57,8 @@ def test_float32_artefact_matches_the_numpy_reference(artefacts, photos):
 
 
 def test_v1_0_onnx_graph_matches_the_numpy_reference(photos, tmp_path):
-    from squeezekit.config import get_preset
-    from squeezekit.export.onnx_graph import build_onnx_model
+    from squeezekit.registry import get_preset
+    from squeezekit.formats.onnx import build_onnx_model
     from squeezekit.runtime.pretrained import runtime_metadata
 
     entry = get_weights_entry("squeezenet1_0")

@@ -20,10 +20,12 @@ def test_compress_then_predict_without_tensorflow(squeezekit_cli, data_dir, phot
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     rows = [json.loads(line) for line in predicted.stdout.splitlines()]
 
-    from squeezekit.models.loading import load_model
+    from squeezekit.opener import open_model
     from squeezekit.preprocessing import load_image, preprocess_input
 
-    model, metadata = load_model("squeezenet1_0")
+    opened = open_model("squeezenet1_0", "keras")
+
+    model, metadata = opened.model, opened.metadata
     batch = preprocess_input(np.stack([load_image(p, metadata.preprocessing) for p in photos.values()]),
                              preprocessing=metadata.preprocessing)
     expected = np.asarray(model.predict_on_batch(batch))

@@ -225,3 +225,14 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_cifar,
     monkeypatch.setattr(keras.Model, "save", real_save)
     assert main([*args, "--resume"]) == 0
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] == 2
+
+
+def test_a_short_seeded_fine_tuning_learns(tiny_imagenette, tmp_path):
+    """One epoch of the finetune recipe on 90 real photos of three classes must beat chance (33 %) by far:
+    a broken loss, label order, preprocessing or weight loading would sit near chance."""
+    result = _train(tmp_path, "--recipe", "finetune", "--data", tiny_imagenette / "train", "--val", tiny_imagenette / "val",
+                    "--epochs", "1", "--seed", "0", "--out", tmp_path / "run", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["n_val"] == 30
+    assert metrics["top1"] >= 0.8, metrics

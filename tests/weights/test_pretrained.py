@@ -8,8 +8,8 @@ keras = pytest.importorskip("keras")
 import numpy_reference as ref  # noqa: E402
 
 from squeezekit import squeezenet1_0, squeezenet1_1  # noqa: E402
-from squeezekit.models.layer_table import layer_table  # noqa: E402
-from squeezekit.config import get_preset  # noqa: E402
+from squeezekit.graph import layer_table  # noqa: E402
+from squeezekit.registry import get_preset  # noqa: E402
 from squeezekit.preprocessing import decode_predictions, load_image, preprocess_input  # noqa: E402
 from squeezekit.weights import get_weights_entry, list_pretrained  # noqa: E402
 from squeezekit.weights.convert import read_source, squeezekit_layer_name  # noqa: E402

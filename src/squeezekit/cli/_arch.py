@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from squeezekit.config import PRESETS, SqueezeNetConfig, get_preset
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.registry import PRESETS, get_preset
 
 # Option name -> (config field, type, help).
 _OVERRIDES = {

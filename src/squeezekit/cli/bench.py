@@ -26,7 +26,7 @@ def _csv(text: str) -> tuple[str, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from squeezekit.benchmark import ENGINES
 
-    parser.add_argument("--model", default="squeezenet1_1", help="pretrained name or .keras file (default: %(default)s)")
+    parser.add_argument("--model", default="squeezenet1_1", help="pretrained name, .keras or .sqz file (default: %(default)s)")
     parser.add_argument("--engines", type=_csv, default=tuple(ENGINES), help=f"comma-separated, from: {','.join(ENGINES)}")
     parser.add_argument("--batch-sizes", type=_csv, default=("1", "32"), help="comma-separated (default: 1,32)")
     parser.add_argument("--input-size", type=int, default=224, help="square input size (default: %(default)s)")
@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from squeezekit.benchmark import BenchSettings, markdown_table, run_bench
+    from squeezekit.benchmark import BenchSettings, run_bench
+    from squeezekit.reports import bench_markdown
 
     try:
         batch_sizes = tuple(int(b) for b in args.batch_sizes)
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.max_images, work_dir=args.work_dir,
     )
     report = run_bench(settings, log=lambda message: print(message, file=sys.stderr, flush=True))
-    table = markdown_table(report)
+    table = bench_markdown(report)
     print(table)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

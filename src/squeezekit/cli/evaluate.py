@@ -1,10 +1,11 @@
 """Top-1 and top-5 accuracy of a model on a folder of labelled images.
 
-MODEL is a pretrained name (squeezenet1_0, squeezenet1_1, or a tagged one such as
-squeezenet1_1.imagenet_caffe_fp16), a saved .keras file or a compressed .sqz file (run by ONNX
-Runtime, without TensorFlow). DATA holds class subfolders (wnid folders
-such as n01440764/ for ImageNet models) or <wnid>_*.JPEG files. The model's own preprocessing is
-applied; unreadable files are skipped and counted.
+MODEL is anything predict takes, and more: a pretrained name (squeezenet1_0, squeezenet1_1, or a tagged
+one such as squeezenet1_1.imagenet_caffe_fp16; run as its float32 ONNX model), a .onnx, .tflite or
+.sqz file (ONNX Runtime or LiteRT, without TensorFlow), a .keras file or a SavedModel folder (with
+Keras or TensorFlow). DATA holds class subfolders (wnid folders such as n01440764/ for ImageNet
+models) or <wnid>_*.JPEG files. The model's own preprocessing is applied; unreadable files are
+skipped and counted.
 
 examples:
   squeezekit evaluate squeezenet1_1 $SQUEEZEKIT_DATA_DIR/imagenet/sample-1000
@@ -19,7 +20,7 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="pretrained name, .keras or .sqz file")
+    parser.add_argument("model", metavar="MODEL", help="pretrained name, .onnx, .tflite, .sqz or .keras file, or SavedModel folder")
     parser.add_argument("data", metavar="DATA", help="folder of labelled images")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
@@ -28,21 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from squeezekit.evaluation import evaluate_images, find_labelled_images
-    from squeezekit.models.loading import load_model
+    from squeezekit.opener import open_model
 
     if args.batch_size < 1:
         raise ValueError(f"Expected --batch-size >= 1. Received: --batch-size {args.batch_size}")
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"Expected --limit >= 1. Received: --limit {args.limit}")
-    if args.model.endswith(".sqz"):
-        from squeezekit.runtime.compressed import open_sqz
-
-        predict, metadata = open_sqz(args.model)
-    else:
-        model, metadata = load_model(args.model)
-        predict = model.predict_on_batch
-    images = find_labelled_images(args.data, metadata)
-    result = evaluate_images(predict, images, metadata, batch_size=args.batch_size, limit=args.limit)
+    # Pretrained names run in float32, so that their accuracy is the weights' own, not an int8 copy's.
+    classifier = open_model(args.model, purpose="squeezekit evaluate", precision="float32")
+    images = find_labelled_images(args.data, classifier.metadata)
+    result = evaluate_images(classifier.predict, images, classifier.metadata, batch_size=args.batch_size,
+                             limit=args.limit)
     if args.json:
         print(json.dumps({"model": args.model, "data": args.data, **result.to_dict()}))
         return 0

@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.data).exists():
         raise FileNotFoundError(f"--data {args.data}: no such file or folder")
     report = run_exploration(data=args.data, out=args.out, sweeps=sweeps, base=args.base, recipe=args.recipe,
-                             val=args.val, epochs=args.epochs, seeds=args.seeds, budget_minutes=args.budget_minutes)
+                             val=args.val, epochs=args.epochs, seeds=args.seeds, budget_minutes=args.budget_minutes,
+                             log=print)
     if args.json:
         print(json.dumps(report))
     elif scheduler_role() == "worker":

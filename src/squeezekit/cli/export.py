@@ -21,7 +21,7 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="pretrained name or .keras file")
+    parser.add_argument("model", metavar="MODEL", help="pretrained name, .keras or .sqz file")
     parser.add_argument("--format", required=True, choices=["litert", "onnx", "saved_model"], help="artefact format")
     parser.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"],
                         help="precision (default: %(default)s); int8 = int8 weights and activations")

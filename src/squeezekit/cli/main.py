@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def option_name(parameter: str) -> str:
+    """The command-line spelling of a library parameter: ``finetune_epochs`` -> ``--finetune-epochs``."""
+    return "--" + parameter.replace("_", "-")
+
+
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter buries the output of a command-line tool.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -58,10 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    from squeezekit.errors import TrialsFailedError, WeightFileError
+    from squeezekit.errors import ParameterError, TrialsFailedError, WeightFileError
 
     try:
         return args.handler(args)
+    except ParameterError as error:  # the library names its parameters; the command line has options
+        print(f"squeezekit {args.command}: error: {error.render(option_name)}", file=sys.stderr)
+        return EXIT_USAGE
     except (WeightFileError, TrialsFailedError) as error:
         print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
         return EXIT_FAILED

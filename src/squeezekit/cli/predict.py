@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="IMAGE_OR_FOLDER", help="image files, folders or glob patterns")
     parser.add_argument("--samples", action="store_true",
                         help="also classify a few real sample photos (from SQUEEZEKIT_DATA_DIR, else downloaded)")
-    parser.add_argument("--model", default="squeezenet1_1", help="pretrained name or .onnx/.tflite/.sqz file (default: %(default)s)")
+    parser.add_argument("--model", default="squeezenet1_1",
+                        help="pretrained name, .onnx/.tflite/.sqz file (no TensorFlow), or .keras file or SavedModel "
+                             "folder (with Keras) (default: %(default)s)")
     parser.add_argument("--top-k", type=int, default=5, help="classes per image (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
@@ -36,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from squeezekit.cli.main import UsageError
-    from squeezekit.runtime import Classifier, expand_inputs
     from squeezekit.errors import WeightFileError
+    from squeezekit.opener import open_model
+    from squeezekit.runtime import expand_inputs
 
     if args.top_k < 1:
         raise ValueError(f"Expected --top-k >= 1. Received: --top-k {args.top_k}")
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not files and problems and len(problems) == len(args.inputs):
         raise ValueError("; ".join(p.error for p in problems))
     try:
-        classifier = Classifier.load(args.model, threads=args.threads)
+        classifier = open_model(args.model, purpose="squeezekit predict", threads=args.threads)
     except WeightFileError as error:
         if not Path(args.model).exists():
             raise  # a damaged pretrained artefact or weights: the work failed (1)

@@ -16,7 +16,7 @@ import argparse
 import json
 
 from squeezekit.cli._arch import add_architecture_arguments, config_from_args
-from squeezekit.models.layer_table import ALEXNET_PARAMETERS, ModelTable, layer_table
+from squeezekit.graph import ALEXNET_PARAMETERS, ModelTable, layer_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

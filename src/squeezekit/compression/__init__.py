@@ -1,9 +1,5 @@
-"""Deep Compression for SqueezeNet: pruning, k-means weight sharing, Huffman coding and the ``.sqz`` file.
+"""Deep Compression for SqueezeNet: pruning, k-means weight sharing, and the pipeline that writes ``.sqz`` files.
 
-The numpy parts (:mod:`.sqz`, :mod:`.huffman`, :mod:`.sharing`, :mod:`.pruning`, :mod:`.api`) need no
-framework, so the TensorFlow-free runtime can read ``.sqz`` files; :mod:`.finetune` needs Keras.
+The numpy parts (:mod:`.sharing`, :mod:`.pruning`, :mod:`.api`) need no framework; the ``.sqz`` codec
+itself is :mod:`squeezekit.formats.sqz`, which the runtime reads; :mod:`.finetune` needs Keras.
 """
-
-from squeezekit.compression.sqz import SqzFormatError, SqzModel, read_sqz, write_sqz
-
-__all__ = ["SqzFormatError", "SqzModel", "read_sqz", "write_sqz"]

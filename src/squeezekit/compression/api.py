@@ -11,24 +11,21 @@ import numpy as np
 
 from squeezekit.compression.pruning import densities_for, magnitude_mask
 from squeezekit.compression.sharing import share_weights
-from squeezekit.compression.sqz import CompressedLayer
-from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
-from squeezekit.export.onnx_graph import fold_batch_norm
+from squeezekit.formats.sqz import CompressedLayer
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.graph import CLASSIFIER, build_plan, fold_batch_norm, hwio_to_oihw
 
-__all__ = ["compress_arrays", "from_deep_compression", "layer_report", "prune_arrays", "size_table"]
-
-
-def _caffe(kernel: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))  # (kh, kw, in, out) -> (out, in, kh, kw)
+__all__ = ["compress_arrays", "from_deep_compression", "layer_names", "layer_report", "prune_arrays"]
 
 
-def _layer_names(config: SqueezeNetConfig, arrays: dict[str, np.ndarray]) -> list[str]:
-    classes = int(arrays["conv10/kernel"].shape[-1])
-    expected = conv_kernel_shapes(config, classes)
+def layer_names(config: SqueezeNetConfig, arrays: dict[str, np.ndarray]) -> list[str]:
+    """The convolutions of ``config``'s plan, in network order, after checking ``arrays`` holds each of them."""
+    classes = int(arrays[f"{CLASSIFIER}/kernel"].shape[-1])
+    expected = build_plan(config, classes).kernel_shapes()
     for name, shape in expected.items():
         if f"{name}/kernel" not in arrays:
             raise ValueError(f"no weights for layer {name!r} of the architecture")
-        got = _caffe(arrays[f"{name}/kernel"]).shape
+        got = hwio_to_oihw(arrays[f"{name}/kernel"]).shape
         if got != shape:
             raise ValueError(f"layer {name!r} has weights of shape {got}, the architecture needs {shape}")
     return list(expected)
@@ -36,7 +33,7 @@ def _layer_names(config: SqueezeNetConfig, arrays: dict[str, np.ndarray]) -> lis
 
 def prune_arrays(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], spec) -> dict[str, np.ndarray]:
     """Boolean masks ``{"<layer>/kernel": mask}`` (Keras layout) keeping each layer's largest weights."""
-    names = _layer_names(config, arrays)
+    names = layer_names(config, arrays)
     densities = densities_for(names, spec)
     return {f"{name}/kernel": magnitude_mask(arrays[f"{name}/kernel"], densities[name]) for name in names}
 
@@ -53,9 +50,9 @@ def compress_arrays(
     (``init``: see :func:`~squeezekit.compression.sharing.kmeans_1d`)."""
     arrays = fold_batch_norm(arrays)
     layers = []
-    for name in _layer_names(config, arrays):
-        kernel = _caffe(arrays[f"{name}/kernel"].astype(np.float32))
-        mask = _caffe(masks[f"{name}/kernel"]) if masks is not None else kernel != 0
+    for name in layer_names(config, arrays):
+        kernel = hwio_to_oihw(arrays[f"{name}/kernel"].astype(np.float32))
+        mask = hwio_to_oihw(masks[f"{name}/kernel"]) if masks is not None else kernel != 0
         codebook, indices, positions = share_weights(kernel, mask & np.isfinite(kernel), bits, init)
         bias = arrays.get(f"{name}/bias", np.zeros(kernel.shape[0], np.float32)).astype(np.float32)
         layers.append(CompressedLayer(name, kernel.shape, codebook, bias, indices, positions))
@@ -101,24 +98,3 @@ def layer_report(layers: list[CompressedLayer], report: dict) -> list[dict]:
             "total_bytes": sum(sizes.values()),
         })
     return rows
-
-
-def size_table(rows: list[dict], total_bytes: int) -> str:
-    """A Markdown table of :func:`layer_report` rows with a total line."""
-    lines = ["| layer | parameters | density | bits | indices (fixed → Huffman) | positions (4-bit gaps → Huffman) "
-             "| codebook + bias | layer bytes |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        lines.append(f"| {r['layer']} | {r['parameters']:,} | {100 * r['density']:.1f} % | {r['bits']} | "
-                     f"{r['indices_bytes_fixed']:,} → {r['indices_bytes']:,} | "
-                     f"{r['positions_bytes_fixed']:,} → {r['positions_bytes']:,} | "
-                     f"{r['codebook_bytes'] + r['bias_bytes']:,} | {r['total_bytes']:,} |")
-    params = sum(r["parameters"] for r in rows)
-    kept = sum(r["density"] * r["parameters"] for r in rows)
-    fixed = sum(r["indices_bytes_fixed"] + r["positions_bytes_fixed"] + r["codebook_bytes"] + r["bias_bytes"]
-                for r in rows)
-    lines.append(f"| **total** | {params:,} | {100 * kept / params:.1f} % | | "
-                 f"{sum(r['indices_bytes_fixed'] for r in rows):,} → {sum(r['indices_bytes'] for r in rows):,} | "
-                 f"{sum(r['positions_bytes_fixed'] for r in rows):,} → {sum(r['positions_bytes'] for r in rows):,} | "
-                 f"{sum(r['codebook_bytes'] + r['bias_bytes'] for r in rows):,} | "
-                 f"{fixed:,} → {total_bytes:,} (whole file) |")
-    return "\n".join(lines)

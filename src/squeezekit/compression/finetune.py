@@ -24,7 +24,7 @@ import math
 import keras
 import numpy as np
 
-from squeezekit.compression.sqz import CompressedLayer, SqzModel
+from squeezekit.formats.sqz import CompressedLayer, SqzModel
 
 
 def keras_model(config, arrays: dict[str, np.ndarray], input_size: int, *, dropout: float | None = 0.0):

@@ -11,17 +11,23 @@ models can be fine-tuned on images that are not their evaluation set.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from squeezekit.compression.api import compress_arrays, from_deep_compression, layer_report, prune_arrays, size_table
+from squeezekit.compression.api import (
+    compress_arrays, from_deep_compression, layer_names, layer_report, prune_arrays,
+)
 from squeezekit.compression.pruning import densities_for, parse_prune_spec
-from squeezekit.compression.sqz import CompressedLayer, SqzModel, encode_sqz
-from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
+from squeezekit.formats.sqz import CompressedLayer, SqzModel, encode_sqz
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.errors import ParameterError, literal
 
+
+logger = logging.getLogger(__name__)
 
 @dataclass
 class Source:
@@ -40,48 +46,17 @@ class Source:
 
 def load_source(spec: str) -> Source:
     """A :class:`Source` from a pretrained name, a ``.keras`` file or a ``.sqz`` file."""
-    from squeezekit.runtime.pretrained import is_pretrained_name
+    from squeezekit.opener import open_model
 
-    if is_pretrained_name(spec):
-        from squeezekit.config import get_preset
-        from squeezekit.metadata import imagenet_metadata
-        from squeezekit.weights import get_weights_entry
-        from squeezekit.weights.convert import pretrained_arrays
+    opened = open_model(spec, "weights", purpose="squeezekit compress")
+    dc_layers = None
+    if opened.entry is not None and opened.entry.reader == "deep_compression":
+        from squeezekit._resources import resolve
+        from squeezekit.weights.deep_compression import read_deep_compression_raw
 
-        entry = get_weights_entry(spec)
-        config = get_preset(entry.arch).replace(**entry.config_overrides)
-        metadata = imagenet_metadata(entry.name, entry.preprocessing).to_dict()
-        dc_layers = None
-        if entry.reader == "deep_compression":
-            from squeezekit._resources import resolve
-            from squeezekit.weights.deep_compression import read_deep_compression_raw
-
-            paths = {role: resolve(file) for role, file in entry.files.items()}
-            dc_layers = from_deep_compression(read_deep_compression_raw(paths["net"], paths["prototxt"]))
-        return Source(entry.name, config, pretrained_arrays(entry), metadata, dc_layers)
-    path = Path(spec)
-    if not path.is_file():
-        raise ValueError(f"{spec}: neither a pretrained name nor a model file (.keras or .sqz)")
-    if path.suffix == ".sqz":
-        from squeezekit.compression.sqz import read_sqz
-        from squeezekit.runtime.compressed import sqz_metadata
-
-        compressed = read_sqz(path)
-        return Source(path.name, SqueezeNetConfig.from_dict(compressed.config), compressed.arrays(),
-                      sqz_metadata(compressed.metadata).to_dict())
-    if path.suffix == ".keras":
-        import keras
-
-        from squeezekit.export.onnx_graph import fold_batch_norm
-        from squeezekit.models.loading import load_model
-
-        model, metadata = load_model(spec)
-        stored = metadata.extra.get("config")
-        if not stored:
-            raise ValueError(f"{spec}: its metadata ({path.name}.json) holds no architecture config")
-        arrays = fold_batch_norm({w.path: keras.ops.convert_to_numpy(w) for w in model.weights})
-        return Source(path.name, SqueezeNetConfig.from_dict(stored), arrays, metadata.to_dict())
-    raise ValueError(f"{spec}: expected a pretrained name, a .keras file or a .sqz file")
+        paths = {role: resolve(file) for role, file in opened.entry.files.items()}
+        dc_layers = from_deep_compression(read_deep_compression_raw(paths["net"], paths["prototxt"]))
+    return Source(opened.name, opened.config, opened.arrays, opened.metadata.to_dict(), dc_layers)
 
 
 @dataclass
@@ -94,7 +69,10 @@ class CompressionResult:
     stages: list[dict] = field(default_factory=list)  # size and accuracy after each stage
 
     def table(self) -> str:
-        return size_table(self.rows, len(self.data))
+        """The size report as Markdown (see :func:`squeezekit.reports.compression_markdown`)."""
+        from squeezekit.reports import compression_markdown
+
+        return compression_markdown(self.rows, len(self.data))
 
 
 def arrays_engine(config: SqueezeNetConfig, arrays: dict[str, np.ndarray]):
@@ -125,6 +103,51 @@ def _require_keras(what: str) -> None:
         raise ValueError(f"{what} trains with Keras, which is not installed: pip install 'squeezekit[train]'")
 
 
+@dataclass
+class _Stages:
+    """Size and (with ``eval_dir``) accuracy after each stage, logged as they come."""
+
+    config: SqueezeNetConfig
+    metadata: dict
+    eval_dir: str | os.PathLike | None
+    log: object
+    rows: list[dict] = field(default_factory=list)
+
+    def measure(self, stage: str, engine=None, layers=None) -> dict:
+        row = {"stage": stage}
+        if layers is not None:
+            row["bytes"] = len(encode_sqz(self.config.replace(batch_norm=False).to_dict(), self.metadata, layers)[0])
+        if self.eval_dir is not None:
+            result = evaluate(engine(), self.eval_dir, self.metadata)
+            row["top1"], row["top5"] = result["top1"], result["top5"]
+            self.log(f"{stage}: top-1 {100 * row['top1']:.2f} %  top-5 {100 * row['top5']:.2f} %"
+                     + (f"  {row['bytes']:,} bytes" if "bytes" in row else ""))
+        elif "bytes" in row:
+            self.log(f"{stage}: {row['bytes']:,} bytes")
+        self.rows.append(row)
+        return row
+
+
+def check_options(*, prune, bits, data, finetune_epochs, prune_steps, kmeans_init) -> None:
+    """Refuse impossible options before any work, naming the parameter."""
+    from squeezekit.compression.sharing import INITS
+
+    if kmeans_init not in INITS:
+        raise ParameterError(f"Expected {{kmeans_init}} in {INITS}. Received: {{kmeans_init}}={literal(kmeans_init)}")
+    if bits is not None and not 1 <= bits <= 8:
+        raise ParameterError(f"Expected {{bits}} in 1..8. Received: {{bits}}={bits}")
+    if prune is not None:
+        parse_prune_spec(prune)
+    if finetune_epochs < 0:
+        raise ParameterError(f"Expected {{finetune_epochs}} >= 0. Received: {{finetune_epochs}}={finetune_epochs}")
+    if prune_steps < 1:
+        raise ParameterError(f"Expected {{prune_steps}} >= 1. Received: {{prune_steps}}={prune_steps}")
+    if finetune_epochs and data is None:
+        raise ParameterError("{finetune_epochs} needs {data}: a folder or zip of images to fine-tune on")
+    if finetune_epochs:
+        _require_keras("fine-tuning")
+
+
 def compress(
     source: Source,
     *,
@@ -138,103 +161,87 @@ def compress(
     centroid_learning_rate: float = 1e-4,
     kmeans_init: str = "optimal",
     eval_dir: str | os.PathLike | None = None,
-    log=print,
+    log=None,
 ) -> CompressionResult:
-    """Compress ``source``; see the module docstring. ``log`` receives one line per stage."""
-    from squeezekit.compression.sharing import INITS
-
-    if kmeans_init not in INITS:
-        raise ValueError(f"Expected --kmeans-init in {INITS}. Received: {kmeans_init!r}")
-    if bits is not None and not 1 <= bits <= 8:
-        raise ValueError(f"Expected --bits in 1..8. Received: {bits}")
-    if prune is not None:
-        parse_prune_spec(prune)  # fail on a bad spec before any work
-    if finetune_epochs < 0 or prune_steps < 1:
-        raise ValueError("--finetune-epochs must be >= 0 and --prune-steps >= 1")
-    if finetune_epochs and data is None:
-        raise ValueError("--finetune-epochs needs --data: a folder or zip of images to fine-tune on")
-    if finetune_epochs:
-        _require_keras("fine-tuning (--finetune-epochs)")
-    config, metadata, arrays = source.config, source.metadata, source.arrays
-    stages = []
+    """Compress ``source``; see the module docstring. ``log`` receives one line per stage (default: this
+    module's logger)."""
+    check_options(prune=prune, bits=bits, data=data, finetune_epochs=finetune_epochs, prune_steps=prune_steps,
+                  kmeans_init=kmeans_init)
+    log = log or logger.info
+    config, arrays = source.config, source.arrays
+    stages = _Stages(config, source.metadata, eval_dir, log)
     teacher = arrays_engine(config, arrays) if (finetune_epochs or eval_dir) else None
-
-    def measure(stage: str, engine, layers=None) -> dict:
-        row = {"stage": stage}
-        if layers is not None:
-            row["bytes"] = len(encode_sqz(config.replace(batch_norm=False).to_dict(), metadata, layers)[0])
-        if eval_dir is not None:
-            result = evaluate(engine, eval_dir, metadata)
-            row["top1"], row["top5"] = result["top1"], result["top5"]
-            log(f"{stage}: top-1 {100 * row['top1']:.2f} %  top-5 {100 * row['top5']:.2f} %"
-                + (f"  {row['bytes']:,} bytes" if "bytes" in row else ""))
-        elif "bytes" in row:
-            log(f"{stage}: {row['bytes']:,} bytes")
-        stages.append(row)
-        return row
-
     if eval_dir is not None:
-        measure("source (float32)", teacher)
+        stages.measure("source (float32)", lambda: teacher)
 
     if bits is None and prune is None and source.deep_compression_layers is not None:
         layers = source.deep_compression_layers  # lossless: the release's own entries and codebooks
     else:
         bits = 8 if bits is None else bits
-        images = targets = None
-        if finetune_epochs:
-            from squeezekit.compression.finetune import TeacherData, teacher_targets
-            from squeezekit.config import Preprocessing
-            from squeezekit.export.calibration import calibration_images
-
-            images = calibration_images(data, Preprocessing.from_dict(metadata["preprocessing"]), count=finetune_images)
-            targets = teacher_targets(teacher, images)
-            log(f"fine-tuning data: {len(images)} images from {data}, targets from the source model")
-
-            def batches(seed):
-                return TeacherData(images, *targets, batch_size=32, seed=seed)
-
+        batches = _teacher_batches(source, teacher, data, finetune_images, log) if finetune_epochs else None
         if prune is not None:
-            from squeezekit.compression.finetune import finetune_pruned
-
-            names = list(conv_kernel_shapes(config, int(arrays["conv10/kernel"].shape[-1])))
-            final = densities_for(names, prune)
-            for step in range(1, prune_steps + 1):
-                fraction = step / prune_steps
-                spec = [(name, 1 - (1 - final[name]) * fraction) for name in names]
-                masks = prune_arrays(config, arrays, spec)
-                arrays = {k: (v * masks[k] if k in masks else v) for k, v in arrays.items()}
-                kept = sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
-                if finetune_epochs:
-                    measure(f"pruned to {100 * kept:.1f} % (step {step}/{prune_steps}), before fine-tuning",
-                            arrays_engine(config, arrays) if eval_dir else None)
-                    arrays = finetune_pruned(config, arrays, masks, batches(step), input_size=source.input_size,
-                                             epochs=finetune_epochs, learning_rate=learning_rate)
-                    arrays = {k: (v * masks[k] if k in masks else v) for k, v in arrays.items()}
-            measure(f"pruned to {100 * kept:.1f} %" + (", fine-tuned" if finetune_epochs else "") + " (float32)",
-                    arrays_engine(config, arrays) if eval_dir else None)
+            arrays, masks = _prune(source, prune, prune_steps, batches, finetune_epochs, learning_rate, stages)
             layers = compress_arrays(config, arrays, bits=bits, masks=masks, init=kmeans_init)
         elif source.deep_compression_layers is not None:
-            # Re-cluster the release's kept weights (its pruning is kept).
-            from squeezekit.compression.sharing import kmeans_1d
-
-            layers = []
-            for layer in source.deep_compression_layers:
-                codebook, indices = kmeans_1d(layer.codebook[layer.indices], 2 ** bits, init=kmeans_init)
-                layers.append(CompressedLayer(layer.name, layer.shape, codebook, layer.bias, indices, layer.positions))
+            layers = _recluster(source.deep_compression_layers, bits, kmeans_init)  # the release's pruning kept
         else:
             layers = compress_arrays(config, arrays, bits=bits, init=kmeans_init)
         if finetune_epochs:
             from squeezekit.compression.finetune import finetune_centroids
 
-            measure(f"{bits}-bit shared, before centroid fine-tuning", layers_engine(config, layers) if eval_dir else None,
-                    layers)
+            stages.measure(f"{bits}-bit shared, before centroid fine-tuning", lambda: layers_engine(config, layers), layers)
             layers = finetune_centroids(config, layers, batches(0), input_size=source.input_size,
                                         epochs=finetune_epochs, learning_rate=centroid_learning_rate)
 
-    out_config = config.replace(batch_norm=False).to_dict()
-    data_bytes, report = encode_sqz(out_config, metadata, layers)
-    result = CompressionResult(layers, data_bytes, report, layer_report(layers, report), stages=stages)
-    final = measure("compressed (.sqz)", layers_engine(config, layers) if eval_dir else None, layers)
+    data_bytes, report = encode_sqz(config.replace(batch_norm=False).to_dict(), source.metadata, layers)
+    result = CompressionResult(layers, data_bytes, report, layer_report(layers, report), stages=stages.rows)
+    final = stages.measure("compressed (.sqz)", lambda: layers_engine(config, layers), layers)
     if eval_dir is not None:
-        result.accuracy = {"before": stages[0], "after": final}
+        result.accuracy = {"before": stages.rows[0], "after": final}
     return result
+
+
+def _teacher_batches(source: Source, teacher, data, count: int, log):
+    """``batches(seed)``: the fine-tuning images with the uncompressed model's outputs as targets."""
+    from squeezekit.compression.finetune import TeacherData, teacher_targets
+    from squeezekit.config import Preprocessing
+    from squeezekit.runtime.calibration import calibration_images
+
+    images = calibration_images(data, Preprocessing.from_dict(source.metadata["preprocessing"]), count=count)
+    targets = teacher_targets(teacher, images)
+    log(f"fine-tuning data: {len(images)} images from {data}, targets from the source model")
+    return lambda seed: TeacherData(images, *targets, batch_size=32, seed=seed)
+
+
+def _prune(source: Source, prune: str, steps: int, batches, finetune_epochs: int, learning_rate: float, stages):
+    """Magnitude pruning to the ``prune`` densities in ``steps`` equal steps, each fine-tuned when asked."""
+    from squeezekit.compression.finetune import finetune_pruned
+
+    config, arrays = source.config, source.arrays
+    names = layer_names(config, arrays)
+    final = densities_for(names, prune)
+    for step in range(1, steps + 1):
+        fraction = step / steps
+        masks = prune_arrays(config, arrays, [(name, 1 - (1 - final[name]) * fraction) for name in names])
+        arrays = {k: (v * masks[k] if k in masks else v) for k, v in arrays.items()}
+        kept = sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
+        if finetune_epochs:
+            stages.measure(f"pruned to {100 * kept:.1f} % (step {step}/{steps}), before fine-tuning",
+                           lambda: arrays_engine(config, arrays))
+            arrays = finetune_pruned(config, arrays, masks, batches(step), input_size=source.input_size,
+                                     epochs=finetune_epochs, learning_rate=learning_rate)
+            arrays = {k: (v * masks[k] if k in masks else v) for k, v in arrays.items()}
+    stages.measure(f"pruned to {100 * kept:.1f} %" + (", fine-tuned" if finetune_epochs else "") + " (float32)",
+                   lambda: arrays_engine(config, arrays))
+    return arrays, masks
+
+
+def _recluster(layers: list[CompressedLayer], bits: int, init: str) -> list[CompressedLayer]:
+    """Share each layer's kept weights anew with ``2 ** bits`` centroids, keeping its positions."""
+    from squeezekit.compression.sharing import kmeans_1d
+
+    shared = []
+    for layer in layers:
+        codebook, indices = kmeans_1d(layer.codebook[layer.indices], 2 ** bits, init=init)
+        shared.append(CompressedLayer(layer.name, layer.shape, codebook, layer.bias, indices, layer.positions))
+    return shared

@@ -15,7 +15,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+from squeezekit.preprocessing import is_image_name
+
 TRAIN_SPLITS = ("train",)
 EVAL_SPLITS = ("val", "test", "validation")
 
@@ -119,7 +120,7 @@ def scan(source: str | os.PathLike, split: str | None = None) -> LabelledFiles:
         class_name = f.parts[len(class_root.parts)]
         if class_name not in index or f.name.startswith("."):
             continue
-        if f.suffix.lower() not in IMAGE_SUFFIXES:
+        if not is_image_name(f.name):
             skipped.append((str(f), "not an image file name"))
             continue
         names.append(str(f))

@@ -1,7 +1,7 @@
-"""Export to LiteRT, ONNX and SavedModel, with a parity check of every artefact.
+"""Export to LiteRT, ONNX and SavedModel, with a parity check of every artefact in its own runtime.
 
-``onnx_graph``, ``onnx_quantize``, ``calibration`` and ``check`` need no TensorFlow: the runtime uses
-them to build its own artefacts. ``export_model`` loads the Keras model and needs Keras.
+``export_model`` loads the Keras model and needs Keras; the ONNX writer (``squeezekit.formats.onnx``)
+and the checks (``squeezekit.runtime.check``) it uses need no TensorFlow.
 """
 
 

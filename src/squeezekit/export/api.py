@@ -8,7 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from squeezekit.export.check import DEFAULT_THRESHOLDS, CheckReport, compare, predict_in_batches
+from squeezekit.errors import ParameterError, literal
+from squeezekit.runtime.check import DEFAULT_THRESHOLDS, CheckReport, compare, predict_in_batches
 
 FORMATS = {"litert": ".tflite", "onnx": ".onnx", "saved_model": ""}
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
@@ -49,11 +50,12 @@ def _directory_size(path: Path) -> int:
 
 def validate_options(format: str, quantize: str) -> None:
     if format not in FORMATS:
-        raise ValueError(f"Expected --format to be one of {sorted(FORMATS)}. Received: {format!r}")
+        raise ParameterError(f"Expected {{format}} to be one of {sorted(FORMATS)}. Received: {{format}}={literal(format)}")
     if quantize not in QUANTIZATIONS:
-        raise ValueError(f"Expected --quantize to be one of {list(QUANTIZATIONS)}. Received: {quantize!r}")
+        raise ParameterError(f"Expected {{quantize}} to be one of {list(QUANTIZATIONS)}. Received: {{quantize}}={literal(quantize)}")
     if quantize not in _SUPPORTED[format]:
-        raise ValueError(f"--quantize {quantize} is not available for --format {format} (available: {', '.join(_SUPPORTED[format])})")
+        raise ParameterError(f"{{quantize}} {quantize} is not available for {{format}} {format} "
+                             f"(available: {', '.join(_SUPPORTED[format])})")
 
 
 def export_model(
@@ -70,81 +72,99 @@ def export_model(
 ) -> ExportResult:
     """Export, then check the artefact in its own runtime against the Keras model.
 
-    Calibration and check images come from ``calibration`` (a folder or zip of images; default: the
-    Imagenette train images of ``SQUEEZEKIT_DATA_DIR``, else the sample photos); ``check`` names other
-    images for the check. An artefact below ``min_agreement`` top-1 agreement (default by precision:
-    see ``DEFAULT_THRESHOLDS``) is renamed by ``failed_path`` and the result says it failed.
+    ``model`` is a pretrained name, a ``.keras`` or a ``.sqz`` file. Calibration and check images come
+    from ``calibration`` (a folder or zip of images; default: the Imagenette train images of
+    ``SQUEEZEKIT_DATA_DIR``, else the sample photos); ``check`` names other images for the check. An
+    artefact below ``min_agreement`` top-1 agreement (default by precision: see ``DEFAULT_THRESHOLDS``)
+    is renamed by ``failed_path`` and the result says it failed.
     """
+    from squeezekit.opener import open_model
+    from squeezekit.runtime.calibration import calibration_images
+
     validate_options(format, quantize)
     threshold = DEFAULT_THRESHOLDS[quantize] if min_agreement is None else float(min_agreement)
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"Expected --min-agreement in [0, 1]. Received: {min_agreement}")
+        raise ParameterError(f"Expected {{min_agreement}} in [0, 1]. Received: {{min_agreement}}={min_agreement}")
+    opened = open_model(model, "keras", purpose="squeezekit export", input_size=input_size)
+    preprocessing = opened.metadata.preprocessing
+    path = _output_path(model, format, quantize, output)
+    calibration_set = calibration_images(calibration, preprocessing, count=calibration_count)
+    check_set = calibration_images(check, preprocessing, count=calibration_count) if check else calibration_set
+    reference = predict_in_batches(opened.model.predict_on_batch, check_set)
+    metadata = _artefact_metadata(opened, model, format, quantize)
+    metadata_path = _write_artefact(opened, path, format, quantize, calibration_set, metadata)
+    candidate = predict_in_batches(_runner(path, format, metadata.extra.get("outputs")), check_set)
+    report = compare(reference, candidate, threshold)
+    if not report.passed:
+        path, metadata_path = _keep_as_failed(path, metadata_path)
+    return ExportResult(path, format, quantize, _directory_size(path), report, metadata_path)
 
-    from squeezekit import __version__
-    from squeezekit.export.calibration import calibration_images
-    from squeezekit.metadata import write_sidecar
-    from squeezekit.models.loading import load_model
 
-    keras_model, metadata = load_model(model, input_size=input_size)
-    preprocessing = metadata.preprocessing
-    input_size = (preprocessing.crop, preprocessing.crop)
+def _output_path(model: str, format: str, quantize: str, output) -> Path:
     stem = Path(model).stem if Path(model).exists() else model
     suffix = "" if quantize == "none" else f".{quantize}"
     path = Path(output) if output else Path(f"{stem}{suffix}{FORMATS[format]}")
     if format != "saved_model" and path.suffix != FORMATS[format]:
-        raise ValueError(f"{path}: the file name must end with {FORMATS[format]} for --format {format}")
+        shown = str(path).replace("{", "{{").replace("}", "}}")
+        raise ParameterError(f"{shown}: the file name must end with {FORMATS[format]} for {{format}} {format}")
     path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
-    calibration_set = calibration_images(calibration, preprocessing, count=calibration_count)
-    check_set = calibration_images(check, preprocessing, count=calibration_count) if check else calibration_set
-    reference = predict_in_batches(keras_model.predict_on_batch, check_set)
+
+def _artefact_metadata(opened, model: str, format: str, quantize: str):
+    from squeezekit import __version__
+
+    metadata = opened.metadata
+    crop = metadata.preprocessing.crop
     extra = {**metadata.extra, "source_model": model, "format": format, "quantize": quantize,
-             "input_size": [*input_size, 3], "squeezekit_version": __version__}
-    artefact_metadata = type(metadata)(metadata.labels, preprocessing, metadata.source, metadata.label_set, extra)
+             "input_size": [crop, crop, 3], "squeezekit_version": __version__}
+    return type(metadata)(metadata.labels, metadata.preprocessing, metadata.source, metadata.label_set, extra)
 
+
+def _write_artefact(opened, path: Path, format: str, quantize: str, calibration_set, metadata) -> Path | None:
+    """Write the artefact with its metadata inside (LiteRT, ONNX) or beside it (SavedModel: its path returned)."""
+    input_size = (metadata.preprocessing.crop,) * 2
     if format == "litert":
         from squeezekit.export.litert import export_litert
+        from squeezekit.formats.litert_metadata import write_litert_metadata
 
-        from squeezekit.runtime.litert_metadata import write_litert_metadata
+        metadata.extra["outputs"] = export_litert(opened.model, path, quantize=quantize, calibration=calibration_set,
+                                                  input_size=input_size)
+        write_litert_metadata(path, metadata.to_dict())
+        return None
+    if format == "onnx":
+        if opened.config is None:
+            raise ValueError(f"{opened.ref.spec}: its architecture config is unknown (no squeezekit metadata), "
+                             "so it cannot be written as ONNX")
+        _export_onnx(opened.model, opened.config, path, quantize, calibration_set, input_size, metadata.to_dict())
+        return None
+    from squeezekit.formats.metadata import write_sidecar
 
-        outputs = export_litert(keras_model, path, quantize=quantize, calibration=calibration_set, input_size=input_size)
-        artefact_metadata.extra["outputs"] = outputs
-        write_litert_metadata(path, artefact_metadata.to_dict())
-        metadata_path = None
-    elif format == "onnx":
-        metadata_path = None
-        _export_onnx(keras_model, model, path, quantize, calibration_set, input_size, artefact_metadata.to_dict())
-    else:
-        if path.exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        keras_model.export(os.fspath(path), format="tf_saved_model", verbose=False)
-        metadata_path = write_sidecar(path, artefact_metadata)
-
-    candidate = predict_in_batches(_runner(path, format, artefact_metadata.extra.get("outputs")), check_set)
-    report = compare(reference, candidate, threshold)
-    if not report.passed:
-        target = failed_path(path)
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        path.rename(target)
-        if metadata_path is not None:
-            metadata_path = metadata_path.rename(target.with_name(target.name + ".json"))
-        path = target
-    return ExportResult(path, format, quantize, _directory_size(path), report, metadata_path)
+    if path.exists():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    opened.model.export(os.fspath(path), format="tf_saved_model", verbose=False)
+    return write_sidecar(path, metadata)
 
 
-def _export_onnx(keras_model, model_name, path, quantize, calibration_set, input_size, metadata) -> None:
+def _keep_as_failed(path: Path, metadata_path: Path | None) -> tuple[Path, Path | None]:
+    target = failed_path(path)
+    if target.exists():
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    path.rename(target)
+    if metadata_path is not None:
+        metadata_path = metadata_path.rename(target.with_name(target.name + ".json"))
+    return target, metadata_path
+
+
+def _export_onnx(keras_model, config, path, quantize, calibration_set, input_size, metadata) -> None:
     import tempfile
 
     import keras
     import onnx
 
-    from squeezekit.export.onnx_graph import build_onnx_model
+    from squeezekit.formats.onnx import build_onnx_model
 
-    config = _config_of(model_name, metadata)
     arrays = {w.path: keras.ops.convert_to_numpy(w) for w in keras_model.weights}
-    if config is None:
-        raise ValueError(f"{model_name}: its architecture config is unknown (no squeezekit metadata), so it cannot be written as ONNX")
     include_softmax = keras_model.layers[-1].name == "predictions"
     graph = build_onnx_model(config, arrays, input_size=input_size, include_softmax=include_softmax, metadata=metadata)
     if quantize == "none":
@@ -154,7 +174,7 @@ def _export_onnx(keras_model, model_name, path, quantize, calibration_set, input
         fp32 = Path(scratch) / "fp32.onnx"
         onnx.save(graph, os.fspath(fp32))
         if quantize == "int8":
-            from squeezekit.export.onnx_quantize import quantize_onnx_int8
+            from squeezekit.runtime.quantize import quantize_onnx_int8
 
             quantize_onnx_int8(fp32, path, calibration_set)
         else:
@@ -166,25 +186,11 @@ def _export_onnx(keras_model, model_name, path, quantize, calibration_set, input
     onnx.save(quantized, os.fspath(path))
 
 
-def _config_of(model_name: str, metadata: dict):
-    from squeezekit.config import SqueezeNetConfig, get_preset
-    from squeezekit.runtime.pretrained import is_pretrained_name
-
-    if is_pretrained_name(model_name):
-        from squeezekit.weights import get_weights_entry
-
-        entry = get_weights_entry(model_name)
-        return get_preset(entry.arch).replace(**entry.config_overrides)
-    stored = metadata.get("extra", {}).get("config")
-    return SqueezeNetConfig.from_dict(stored) if stored else None
-
-
 def _runner(path: Path, format: str, outputs: str | None):
     if format == "saved_model":
-        import tensorflow as tf
+        from squeezekit.opener import SavedModelEngine
 
-        serve = tf.saved_model.load(os.fspath(path)).signatures["serve"]
-        return lambda batch: next(iter(serve(tf.constant(batch)).values())).numpy()
+        return SavedModelEngine(path)
     from squeezekit.runtime.engines import open_engine, softmax
 
     engine = open_engine(path)

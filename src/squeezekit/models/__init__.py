@@ -1,20 +1,16 @@
-"""SqueezeNet architectures.
-
-Keras is imported only when a builder or layer is first used: ``layer_table`` and the config work
-without it.
-"""
-
-from squeezekit.models.layer_table import ALEXNET_PARAMETERS, layer_table, minimum_input_size
+"""SqueezeNet as Keras models: the Fire layer, Caffe-rounding max-pooling and the builders that walk the
+plan (``squeezekit.graph``). Keras is imported only when a builder or layer is first used."""
 
 _LAZY = {
     "Fire": "squeezekit.models.fire",
     "RoundedMaxPooling2D": "squeezekit.models.pooling",
     "SqueezeNet": "squeezekit.models.squeezenet",
+    "create_model": "squeezekit.models.squeezenet",
     "squeezenet1_0": "squeezekit.models.squeezenet",
     "squeezenet1_1": "squeezekit.models.squeezenet",
 }
 
-__all__ = ["ALEXNET_PARAMETERS", "layer_table", "minimum_input_size", *_LAZY]
+__all__ = [*_LAZY]
 
 
 def __getattr__(name):

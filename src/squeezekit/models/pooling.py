@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from squeezekit.graph import pooled_size
+
 
 @keras.saving.register_keras_serializable(package="squeezekit")
 class RoundedMaxPooling2D(layers.Layer):
@@ -64,19 +66,11 @@ class RoundedMaxPooling2D(layers.Layer):
             inputs, self.pool_size, self.strides, padding="valid", data_format=self.data_format
         )
 
-    def _pooled(self, size):
-        if size is None:
-            return None
-        span = size - self.pool_size
-        if self.rounding == "ceil":
-            return -(-span // self.strides) + 1
-        return span // self.strides + 1
-
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)
         axes = (1, 2) if self.data_format == "channels_last" else (2, 3)
         for axis in axes:
-            shape[axis] = self._pooled(shape[axis])
+            shape[axis] = pooled_size(shape[axis], self.pool_size, self.strides, self.rounding)
         return tuple(shape)
 
     def get_config(self):

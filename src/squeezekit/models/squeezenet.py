@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
-from squeezekit.config import SqueezeNetConfig, get_preset
-from squeezekit.models.layer_table import check_input_size
+from squeezekit import graph
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.registry import get_preset
+from squeezekit.graph import INPUT, build_plan, check_input_size
 
 # Metaparameters that change neither the weights nor what they mean: the only ones a caller may
 # override while loading pretrained weights.
@@ -65,9 +67,9 @@ def SqueezeNet(
 ):
     """Build a SqueezeNet from its metaparameters (see ``SqueezeNetConfig``).
 
-    Layer names are fixed: ``conv1``, ``pool1``, ``fire2`` .. ``fire9`` (with sublayers ``squeeze1x1``,
-    ``expand1x1``, ``expand3x3``), ``fireN_add`` / ``fireN_bypass`` for bypasses, ``drop9``, ``conv10``,
-    ``pool10`` and ``predictions``.
+    Layer names are those of the plan (``squeezekit.graph``): ``conv1``, ``pool1``, ``fire2`` .. ``fire9``
+    (with sublayers ``squeeze1x1``, ``expand1x1``, ``expand3x3``), ``fireN_add`` / ``fireN_bypass`` for
+    bypasses, ``drop9``, ``conv10``, ``pool10`` and ``predictions``.
     """
     if not isinstance(config, SqueezeNetConfig):
         raise ValueError(f"Expected config to be a SqueezeNetConfig. Received: config={config!r}")
@@ -77,105 +79,26 @@ def SqueezeNet(
     )
     entry = None
     if weights == "imagenet":
-        from squeezekit.weights import get_weights_entry
-
-        entry = get_weights_entry(_arch_name)
-        preset = get_preset(_arch_name)
-        # The entry's own overrides (v1.0's padded classifier) are applied below, not compared.
-        fixed = set(_WEIGHT_NEUTRAL_FIELDS) | set(entry.config_overrides)
-        differing = [f for f in preset.to_dict() if f not in fixed and getattr(config, f) != getattr(preset, f)]
-        if differing:
-            raise ValueError(
-                f"weights='imagenet' needs the {_arch_name} architecture unchanged; these metaparameters differ: "
-                + ", ".join(f"{f}={getattr(config, f)!r}" for f in differing)
-            )
-        config = config.replace(**entry.config_overrides)
+        entry, config = _pretrained_config(_arch_name, config)
         if input_shape is None and input_tensor is None:
             # The weights were trained on 227x227 crops; a fixed size also suits export.
             input_shape = entry.input_shape
 
     import keras
-    from keras import layers
-
-    from squeezekit.models.fire import Fire
-    from squeezekit.models.normalization import BatchNormalization
-    from squeezekit.models.pooling import RoundedMaxPooling2D
 
     data_format = keras.config.image_data_format()
-    channel_axis = -1 if data_format == "channels_last" else 1
-    if input_shape is None:
-        input_shape = (None, None, 3) if data_format == "channels_last" else (3, None, None)
-    if input_tensor is None:
-        image_input = layers.Input(shape=tuple(input_shape), name="image")
-    elif keras.backend.is_keras_tensor(input_tensor):
-        image_input = input_tensor
-    else:
-        image_input = layers.Input(tensor=input_tensor, shape=tuple(input_shape))
+    image_input = _image_input(input_tensor, input_shape, data_format)
+    shape = tuple(image_input.shape[1:])
+    height, width, channels = shape if data_format == "channels_last" else (shape[1], shape[2], shape[0])
 
-    bn = config.batch_norm
-
-    def conv_bn_relu(x, filters, kernel, conv_name, strides=1, relu=True, padding="valid"):
-        x = layers.Conv2D(
-            filters, kernel, strides=strides, padding=padding, use_bias=not bn,
-            activation="relu" if relu and not bn else None, name=conv_name,
-        )(x)
-        if bn:
-            x = BatchNormalization(axis=channel_axis, name=f"{conv_name}_bn")(x)
-            if relu:
-                x = layers.ReLU(name=f"{conv_name}_relu")(x)
-        return x
-
-    def max_pool(x, after: str, non_negative: bool):
-        return RoundedMaxPooling2D(
-            config.pool_size, config.pool_stride, rounding=config.pool_rounding,
-            # A zero pad is exact after a ReLU and exports to plain Pad ops.
-            pad_value=0.0 if non_negative else float("-inf"),
-            name="pool1" if after == "conv1" else f"pool{after[4:]}",
-        )(x)
-
-    x = conv_bn_relu(
-        image_input, config.conv1_filters, config.conv1_kernel, "conv1", strides=config.conv1_stride,
-        padding=config.conv1_padding,
-    )
-    non_negative = True
-    if "conv1" in config.pool_after:
-        x = max_pool(x, "conv1", non_negative)
-
-    bypass = config.bypass_kinds()
-    for spec in config.fire_specs():
-        out = Fire(spec.squeeze, spec.expand1x1, spec.expand3x3, batch_norm=bn, name=spec.name)(x)
-        if bypass[spec.name] == "identity":
-            out = layers.Add(name=f"{spec.name}_add")([out, x])
-            non_negative = non_negative  # ReLU output + input: as non-negative as the input was
-        elif bypass[spec.name] == "conv":
-            shortcut = conv_bn_relu(x, spec.out_channels, 1, f"{spec.name}_bypass", relu=False)
-            out = layers.Add(name=f"{spec.name}_add")([out, shortcut])
-            non_negative = False
-        else:
-            non_negative = True
-        x = out
-        if spec.name in config.pool_after:
-            x = max_pool(x, spec.name, non_negative)
-
-    if include_top:
-        x = layers.Dropout(config.dropout, name="drop9")(x)
-        if config.classifier_pad:
-            x = layers.ZeroPadding2D(config.classifier_pad, name="conv10_pad")(x)
-        x = layers.Conv2D(
-            classes, 1, activation="relu", name="conv10",
-            # As in the original Caffe definition: a small Gaussian for the classifier.
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-        )(x)
-        x = layers.GlobalAveragePooling2D(name="pool10")(x)
-        if classifier_activation is not None:
-            x = layers.Activation(classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    plan = build_plan(config, classes, input_size=(height, width), channels=channels, include_top=include_top,
+                      pooling=pooling, activation=classifier_activation)
+    outputs = {INPUT: image_input}
+    for op in plan.ops[1:]:
+        outputs[op.name] = keras_layers(op, data_format)([outputs[i] for i in op.inputs])
 
     inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else image_input
-    model = keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, outputs[plan.output.name], name=name)
 
     if entry is not None:
         from squeezekit.weights import load_pretrained_weights
@@ -184,6 +107,117 @@ def SqueezeNet(
     elif weights is not None:
         model.load_weights(os.fspath(weights))
     return model
+
+
+def create_model(name: str, **kwargs):
+    """A Keras model for any registered name (see ``squeezekit.list_models``); ``arch.tag`` loads those
+    weights. keras.applications arguments and metaparameter overrides pass through."""
+    from squeezekit.registry import get_model_entry
+
+    entry, weights = get_model_entry(name)
+    if weights is not None:
+        return pretrained_model(weights, **kwargs)
+    overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in entry.config.to_dict()}
+    return SqueezeNet(entry.config.replace(**overrides), name=kwargs.pop("name", entry.name), **kwargs)
+
+
+def pretrained_model(entry, *, input_shape=None, include_top: bool = True, **kwargs):
+    """A Keras model with the weights of a ``PretrainedWeights`` entry (any tag, not only the default)."""
+    from squeezekit.weights import load_pretrained_weights
+
+    config = get_preset(entry.arch).replace(**entry.config_overrides)
+    kwargs.setdefault("name", entry.arch)
+    model = SqueezeNet(config, weights=None, input_shape=input_shape or entry.input_shape, include_top=include_top,
+                       **kwargs)
+    load_pretrained_weights(model, entry, include_top=include_top)
+    return model
+
+
+def _image_input(input_tensor, input_shape, data_format: str):
+    import keras
+
+    if input_shape is None:
+        input_shape = (None, None, 3) if data_format == "channels_last" else (3, None, None)
+    if input_tensor is None:
+        return keras.layers.Input(shape=tuple(input_shape), name=INPUT)
+    if keras.backend.is_keras_tensor(input_tensor):
+        return input_tensor
+    return keras.layers.Input(tensor=input_tensor, shape=tuple(input_shape))
+
+
+def _pretrained_config(arch_name: str, config: SqueezeNetConfig):
+    """The weights entry of ``arch_name`` and ``config`` with the entry's own overrides applied."""
+    from squeezekit.weights import get_weights_entry
+
+    entry = get_weights_entry(arch_name)
+    preset = get_preset(arch_name)
+    # The entry's own overrides (v1.0's padded classifier) are applied below, not compared.
+    fixed = set(_WEIGHT_NEUTRAL_FIELDS) | set(entry.config_overrides)
+    differing = [f for f in preset.to_dict() if f not in fixed and getattr(config, f) != getattr(preset, f)]
+    if differing:
+        raise ValueError(
+            f"weights='imagenet' needs the {arch_name} architecture unchanged; these metaparameters differ: "
+            + ", ".join(f"{f}={getattr(config, f)!r}" for f in differing)
+        )
+    return entry, config.replace(**entry.config_overrides)
+
+
+def keras_layers(op: graph.Op, data_format: str):
+    """A callable (a Keras layer, or a few in sequence) taking the list of ``op``'s input tensors."""
+    from keras import layers
+
+    from squeezekit.models.fire import Fire
+    from squeezekit.models.pooling import RoundedMaxPooling2D
+
+    if isinstance(op, graph.Conv):
+        return _conv_layers(op, data_format)
+    if isinstance(op, graph.Fire):
+        single = Fire(op.squeeze.filters, op.expand1x1.filters if op.expand1x1 else 0,
+                      op.expand3x3.filters if op.expand3x3 else 0, batch_norm=op.squeeze.batch_norm, name=op.name)
+    elif isinstance(op, graph.MaxPool):
+        # A zero pad is exact after a ReLU and exports to plain Pad ops.
+        single = RoundedMaxPooling2D(op.size, op.stride, rounding=op.rounding, name=op.name,
+                                     pad_value=0.0 if op.non_negative_input else float("-inf"))
+    elif isinstance(op, graph.Add):
+        return layers.Add(name=op.name)
+    elif isinstance(op, graph.Pad):
+        single = layers.ZeroPadding2D(op.pad, name=op.name)
+    elif isinstance(op, graph.Dropout):
+        single = layers.Dropout(op.rate, name=op.name)
+    elif isinstance(op, graph.GlobalPool):
+        pool = layers.GlobalAveragePooling2D if op.mode == "avg" else layers.GlobalMaxPooling2D
+        single = pool(name=op.name)
+    elif isinstance(op, graph.Activation):
+        single = layers.Activation(op.function, name=op.name)
+    else:
+        raise TypeError(f"no Keras layer for plan op {op!r}")
+    return lambda tensors: single(tensors[0])
+
+
+def _conv_layers(op: graph.Conv, data_format: str):
+    """Conv2D, then (with batch norm) BatchNormalization and ReLU layers named ``<conv>_bn``, ``<conv>_relu``."""
+    import keras
+    from keras import layers
+
+    from squeezekit.models.normalization import BatchNormalization
+
+    initializer = "glorot_uniform" if op.init_std is None else keras.initializers.RandomNormal(stddev=op.init_std)
+    sequence = [layers.Conv2D(
+        op.filters, op.kernel, strides=op.stride, padding=op.padding, use_bias=not op.batch_norm,
+        activation="relu" if op.relu and not op.batch_norm else None, kernel_initializer=initializer, name=op.name,
+    )]
+    if op.batch_norm:
+        sequence.append(BatchNormalization(axis=-1 if data_format == "channels_last" else 1, name=f"{op.name}_bn"))
+        if op.relu:
+            sequence.append(layers.ReLU(name=f"{op.name}_relu"))
+
+    def apply(tensors):
+        x = tensors[0]
+        for layer in sequence:
+            x = layer(x)
+        return x
+
+    return apply
 
 
 _BUILDER_DOC = """Instantiates SqueezeNet {version} ({description}).

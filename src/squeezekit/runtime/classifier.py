@@ -11,12 +11,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from squeezekit.metadata import ModelMetadata, read_sidecar
-from squeezekit.preprocessing import ImageError, load_image, preprocess_input
-from squeezekit.runtime.engines import open_engine, softmax
 from squeezekit.errors import WeightFileError
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+from squeezekit.formats.metadata import ModelMetadata, read_sidecar
+from squeezekit.preprocessing import ImageError, image_files, load_image, preprocess_input, top_k
+from squeezekit.runtime.engines import open_engine, softmax
+from squeezekit.runtime.sources import RUNTIME_KINDS, identify_model
 
 
 @dataclass
@@ -46,33 +45,23 @@ class Classifier:
         self._needs_softmax = metadata.extra.get("outputs") == "scores"
 
     @classmethod
-    def load(cls, spec: str | os.PathLike, threads: int | None = None) -> "Classifier":
-        path = Path(spec)
-        if not path.exists():
-            from squeezekit.runtime.pretrained import is_pretrained_name, pretrained_artefact
+    def load(cls, spec: str | os.PathLike, threads: int | None = None, precision: str = "auto") -> "Classifier":
+        """A pretrained name (its ONNX artefact; ``precision`` "auto", "float32" or "int8") or a ``.onnx``,
+        ``.tflite`` or ``.sqz`` file. ``squeezekit.open_model`` also opens ``.keras`` files and SavedModels."""
+        ref = identify_model(spec, RUNTIME_KINDS, purpose="the runtime (no TensorFlow or Keras)")
+        if ref.kind == "pretrained":
+            from squeezekit.runtime.pretrained import pretrained_artefact
 
-            if not is_pretrained_name(str(spec)):
-                raise ValueError(f"{spec}: no such model file, and not a pretrained name (squeezenet1_0, squeezenet1_1)")
-            path = pretrained_artefact(str(spec))
-        if path.is_dir():
-            raise ValueError(f"{spec}: is a folder, expected a .onnx, .tflite or .sqz model file")
-        if path.suffix.lower() == ".sqz":
+            path = pretrained_artefact(ref.spec, precision)
+        else:
+            path = ref.path
+        if ref.kind == "sqz":
             from squeezekit.runtime.compressed import open_sqz
 
             engine, metadata = open_sqz(path, threads)
             return cls(engine, metadata, os.fspath(path))
         engine = open_engine(path, threads)
-        if engine.metadata is not None:
-            try:
-                metadata = ModelMetadata.from_dict(engine.metadata)
-            except (ValueError, KeyError, TypeError, AttributeError) as error:
-                raise WeightFileError(path, f"unreadable squeezekit metadata in the model ({error!r})") from None
-        else:
-            metadata = read_sidecar(path)
-            if metadata is None:
-                raise WeightFileError(path, f"no squeezekit metadata in the file nor in {path.name}.json beside it")
-        _check_shapes(engine, metadata, path)
-        return cls(engine, metadata, os.fspath(path))
+        return cls(engine, engine_metadata(engine, path), os.fspath(path))
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -84,8 +73,7 @@ class Classifier:
         return softmax(out) if self._needs_softmax else out
 
     def top_k(self, probabilities: np.ndarray, k: int) -> list[list[tuple[str, str, float]]]:
-        k = max(1, min(k, probabilities.shape[1]))
-        best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        best = top_k(probabilities, k)
         return [[(*self._labels[i], float(row[i])) for i in indices] for row, indices in zip(probabilities, best)]
 
     def classify(self, paths: Iterable[str | os.PathLike], *, top_k: int = 5, batch_size: int = 16) -> Iterator[ImageResult]:
@@ -112,6 +100,21 @@ class Classifier:
                     yield ImageResult(path, top=next(tops)) if array is not None else ImageResult(path, error=error)
 
 
+def engine_metadata(engine, path: Path) -> ModelMetadata:
+    """The metadata an engine's model carries, else the JSON file beside it; checked against the model."""
+    if engine.metadata is not None:
+        try:
+            metadata = ModelMetadata.from_dict(engine.metadata)
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise WeightFileError(path, f"unreadable squeezekit metadata in the model ({error!r})") from None
+    else:
+        metadata = read_sidecar(path)
+        if metadata is None:
+            raise WeightFileError(path, f"no squeezekit metadata in the file nor in {path.name}.json beside it")
+    _check_shapes(engine, metadata, path)
+    return metadata
+
+
 def _check_shapes(engine, metadata: ModelMetadata, path: Path) -> None:
     """Refuse a model whose input or output does not fit its metadata, before it fails mid-run."""
 
@@ -133,7 +136,7 @@ def expand_inputs(inputs: Iterable[str]) -> tuple[list[str], list[ImageResult]]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = [str(p) for p in image_files(path)]
             if not found:
                 problems.append(ImageResult(item, error=f"{item}: no image files in this folder"))
             files.extend(found)

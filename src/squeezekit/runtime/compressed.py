@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from squeezekit.metadata import ModelMetadata
+from squeezekit.formats.metadata import ModelMetadata
 
 
 def sqz_metadata(stored: dict) -> ModelMetadata:
@@ -21,7 +21,7 @@ def sqz_metadata(stored: dict) -> ModelMetadata:
 def onnx_bytes(config: dict, arrays: dict, metadata: dict | None = None) -> bytes:
     """The serialised float32 ONNX model (free input size) of a config and its Keras-layout arrays."""
     from squeezekit.config import SqueezeNetConfig
-    from squeezekit.export.onnx_graph import build_onnx_model
+    from squeezekit.formats.onnx import build_onnx_model
 
     model = build_onnx_model(SqueezeNetConfig.from_dict(config), arrays, input_size=None, metadata=metadata)
     return model.SerializeToString()
@@ -29,7 +29,7 @@ def onnx_bytes(config: dict, arrays: dict, metadata: dict | None = None) -> byte
 
 def open_sqz(path: str | os.PathLike, threads: int | None = None):
     """``(OnnxEngine, ModelMetadata)`` of a ``.sqz`` file."""
-    from squeezekit.compression.sqz import read_sqz
+    from squeezekit.formats.sqz import read_sqz
     from squeezekit.runtime.engines import OnnxEngine
 
     compressed = read_sqz(path)

@@ -92,7 +92,7 @@ class LiteRTEngine:
         self.input_shape = tuple(int(d) for d in self._input["shape_signature"])
         self.output_shape = tuple(int(d) for d in self._output["shape_signature"])
         self._batch = int(self._input["shape"][0])
-        from squeezekit.runtime.litert_metadata import read_litert_metadata
+        from squeezekit.formats.litert_metadata import read_litert_metadata
 
         self.metadata = read_litert_metadata(path)
 

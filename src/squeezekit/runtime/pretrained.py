@@ -12,15 +12,9 @@ import json
 from pathlib import Path
 
 from squeezekit._resources import atomic_write_bytes, cache_dir
-from squeezekit.export.check import DEFAULT_THRESHOLDS
+from squeezekit.runtime.check import DEFAULT_THRESHOLDS
 
 INT8_THRESHOLD = DEFAULT_THRESHOLDS["int8"]
-
-
-def is_pretrained_name(name: str) -> bool:
-    from squeezekit.weights import default_pretrained_names, list_pretrained
-
-    return name in default_pretrained_names() or name in list_pretrained()
 
 
 def _artefact_dir() -> Path:
@@ -28,7 +22,7 @@ def _artefact_dir() -> Path:
 
 
 def runtime_metadata(entry, precision: str, check: dict | None = None) -> dict:
-    from squeezekit.metadata import imagenet_metadata
+    from squeezekit.formats.metadata import imagenet_metadata
 
     metadata = imagenet_metadata(entry.name, entry.preprocessing).to_dict()
     metadata["extra"] = {"source_model": entry.name, "precision": precision, "input_size": list(entry.input_shape),
@@ -38,8 +32,8 @@ def runtime_metadata(entry, precision: str, check: dict | None = None) -> dict:
 
 def build_fp32(entry, path: Path) -> Path:
 
-    from squeezekit.config import get_preset
-    from squeezekit.export.onnx_graph import build_onnx_model
+    from squeezekit.registry import get_preset
+    from squeezekit.formats.onnx import build_onnx_model
     from squeezekit.weights.convert import pretrained_arrays
 
     config = get_preset(entry.arch).replace(**entry.config_overrides)
@@ -56,9 +50,9 @@ def build_int8(entry, fp32_path: Path, path: Path) -> tuple[Path, dict]:
 
     import onnx
 
-    from squeezekit.export.calibration import calibration_images
-    from squeezekit.export.check import compare, predict_in_batches
-    from squeezekit.export.onnx_quantize import quantize_onnx_int8
+    from squeezekit.runtime.calibration import calibration_images
+    from squeezekit.runtime.check import compare, predict_in_batches
+    from squeezekit.runtime.quantize import quantize_onnx_int8
     from squeezekit.runtime.engines import OnnxEngine
 
     images = calibration_images(None, entry.preprocessing)
@@ -88,11 +82,11 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
 
     ``precision`` is "float32", "int8", or "auto": int8 when it passed its check, else float32.
     """
-    from squeezekit.weights import get_weights_entry
+    from squeezekit.registry import get_pretrained
 
     if precision not in ("auto", "float32", "int8"):
         raise ValueError(f"Expected precision 'auto', 'float32' or 'int8'. Received: {precision!r}")
-    entry = get_weights_entry(name)
+    entry = get_pretrained(name)
     stem = f"{entry.name}-{entry.checksum[:12]}"
     folder = _artefact_dir()
     folder.mkdir(parents=True, exist_ok=True)

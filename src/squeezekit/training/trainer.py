@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezekit.config import SqueezeNetConfig, get_preset
+from squeezekit.config import SqueezeNetConfig
+from squeezekit.registry import get_preset
 from squeezekit.training.recipes import Recipe, get_recipe
+
+logger = logging.getLogger(__name__)
 
 DISTRIBUTIONS = ("none", "mirrored", "multiworker")
 
@@ -283,7 +287,7 @@ class _EpochEnd:
 
 
 def _model_metadata(class_names, recipe: Recipe, config: SqueezeNetConfig, settings: TrainSettings):
-    from squeezekit.metadata import ModelMetadata
+    from squeezekit.formats.metadata import ModelMetadata
 
     label_set = "imagenet-1k" if len(class_names) == 1000 else ""
     return ModelMetadata(
@@ -295,11 +299,32 @@ def _model_metadata(class_names, recipe: Recipe, config: SqueezeNetConfig, setti
     )
 
 
-def train(settings: TrainSettings, log=print) -> dict:
-    """Train (or resume) and evaluate; returns the metrics written to ``metrics.json``."""
+def train(settings: TrainSettings, log=None) -> dict:
+    """Train (or resume) and evaluate; returns the metrics written to ``metrics.json``.
+
+    ``log`` receives progress lines (default: this module's logger)."""
+    import keras
+
+    log = log or logger.info
     recipe = resolve_recipe(settings)
     config = resolve_config(settings, recipe)
     run_dir = Path(settings.out)
+    state, recipe = _open_run(settings, recipe, run_dir)
+    keras.utils.set_random_seed(settings.seed)
+    train_images, val_images = load_data(settings, recipe, log)
+    state = _run_state(state, settings, recipe, config, train_images.class_names, run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _record_skipped(run_dir, train_images.skipped + val_images.skipped, log)
+    train_data, val_data = _datasets(train_images, val_images, recipe, settings.seed)
+    metadata = _model_metadata(train_images.class_names, recipe, config, settings)
+    model = _fit(settings, recipe, config, state, run_dir, train_data, val_data, len(train_images),
+                 len(train_images.class_names), log)
+    best = _save_final_models(model, state, run_dir, metadata)
+    return evaluate_run(best, val_data, val_images.labels, train_images.class_names, state, recipe, run_dir)
+
+
+def _open_run(settings: TrainSettings, recipe: Recipe, run_dir: Path) -> tuple[dict | None, Recipe]:
+    """The state of the run to resume (and its recipe), or None for a new run; refuses the wrong case."""
     from squeezekit.training.checkpoints import read_state
 
     state = read_state(run_dir) if settings.resume else None
@@ -309,51 +334,66 @@ def train(settings: TrainSettings, log=print) -> dict:
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if state is not None:
         recipe = _resumed_recipe(state, settings, recipe, run_dir)
+    return state, recipe
 
-    import keras
 
-    keras.utils.set_random_seed(settings.seed)
-    train_images, val_images = load_data(settings, recipe, log)
-    class_names = train_images.class_names
+def _run_state(state: dict | None, settings: TrainSettings, recipe: Recipe, config: SqueezeNetConfig,
+               class_names: list[str], run_dir: Path) -> dict:
+    """A resumed run's state after checking it trains the same thing, or a new run's first state."""
     config_dict = json.loads(json.dumps(config.to_dict()))
-    if state is not None:
-        if state["config"] != config_dict or state["class_names"] != class_names:
-            differing = "architecture" if state["config"] != config_dict else "class set"
-            raise ValueError(f"--resume: {run_dir} was trained with another {differing}; refusing to mix them")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    skipped = train_images.skipped + val_images.skipped
+    if state is None:
+        return {"config": config_dict, "class_names": class_names, "arch": settings.arch, "seed": settings.seed,
+                "recipe": asdict(recipe) | {"preprocessing": recipe.preprocessing.to_dict()}}
+    if state["config"] != config_dict or state["class_names"] != class_names:
+        differing = "architecture" if state["config"] != config_dict else "class set"
+        raise ValueError(f"--resume: {run_dir} was trained with another {differing}; refusing to mix them")
+    return state
+
+
+def _record_skipped(run_dir: Path, skipped: list[tuple[str, str]], log) -> None:
     if skipped:
         (run_dir / "skipped.txt").write_text("".join(f"{name}\t{reason}\n" for name, reason in skipped))
         log(f"skipped {len(skipped)} unreadable file(s); their names are in {run_dir / 'skipped.txt'}")
 
+
+def _datasets(train_images, val_images, recipe: Recipe, seed: int):
     from squeezekit.data.pipeline import make_dataset
 
-    classes = len(class_names)
+    classes = len(train_images.class_names)
     train_data = make_dataset(train_images.images, train_images.labels, batch_size=recipe.batch_size,
                               preprocessing=recipe.preprocessing, training=True, augmentation=recipe.augmentation,
-                              num_classes=classes, seed=settings.seed)
+                              num_classes=classes, seed=seed)
     val_data = make_dataset(val_images.images, val_images.labels, batch_size=recipe.batch_size,
                             preprocessing=recipe.preprocessing, training=False, num_classes=classes)
-    steps_per_epoch = math.ceil(len(train_images) / recipe.batch_size)
-    state = state or {"config": config_dict, "class_names": class_names, "recipe": asdict(recipe) | {"preprocessing": recipe.preprocessing.to_dict()},
-                      "arch": settings.arch, "seed": settings.seed}
-    strategy = _strategy(settings.distribute)
-    metadata = _model_metadata(class_names, recipe, config, settings)
+    return train_data, val_data
 
-    phases = [(0, min(recipe.freeze_backbone_epochs, recipe.epochs), False), (min(recipe.freeze_backbone_epochs, recipe.epochs), recipe.epochs, True)]
-    start_epoch = state.get("epoch", 0)
-    model = None
-    history_path = run_dir / "history.csv"
-    import squeezekit.models.fire  # noqa: F401  registers the custom layers for loading
-    import squeezekit.models.pooling  # noqa: F401
+
+def _phases(recipe: Recipe) -> list[tuple[int, int, bool]]:
+    """(first epoch, end epoch, backbone trainable): the frozen-backbone epochs, then the rest."""
+    frozen = min(recipe.freeze_backbone_epochs, recipe.epochs)
+    return [(0, frozen, False), (frozen, recipe.epochs, True)]
+
+
+def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train: int, classes: int, log):
+    """Every phase not yet done, from the run's position; returns the trained model (None if nothing was left)."""
+    import sys
     from contextlib import nullcontext
 
-    for first, last, backbone_trainable in phases:
+    import keras
+
+    import squeezekit.models.fire  # noqa: F401  registers the custom layers for loading
+    import squeezekit.models.pooling  # noqa: F401
+
+    strategy = _strategy(settings.distribute)
+    steps_per_epoch = math.ceil(n_train / recipe.batch_size)
+    start_epoch = state.get("epoch", 0)
+    history_path = run_dir / "history.csv"
+    model = None
+    for first, last, backbone_trainable in _phases(recipe):
         if last <= first or start_epoch >= last:
             continue
         with strategy.scope() if strategy is not None else nullcontext():
-            resuming_inside = start_epoch > first and model is None
-            if resuming_inside:
+            if start_epoch > first and model is None:
                 # Mid-phase: the checkpoint holds this phase's optimizer state and schedule position.
                 model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
                 log(f"resuming after epoch {start_epoch} from {state['checkpoint']}")
@@ -370,18 +410,22 @@ def train(settings: TrainSettings, log=print) -> dict:
                 _compile(model, phase_recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
-            _EpochEnd.make(run_dir, state, len(train_images), log),
+            _EpochEnd.make(run_dir, state, n_train, log),
             # After the checkpoint: a row in history.csv means the epoch is saved.
             keras.callbacks.CSVLogger(str(history_path), append=history_path.exists()),
         ]
-        import sys
-
         verbose = settings.verbose if sys.stderr.isatty() or settings.verbose != 1 else 2  # no bars in log files
         model.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=max(first, start_epoch),
                   callbacks=callbacks, verbose=verbose, shuffle=False)
         start_epoch = last
+    return model
 
-    from squeezekit.metadata import write_sidecar
+
+def _save_final_models(model, state: dict, run_dir: Path, metadata):
+    """``last.keras`` and ``best.keras`` with their metadata; returns the best model, loaded."""
+    import keras
+
+    from squeezekit.formats.metadata import write_sidecar
     from squeezekit.training.checkpoints import save_model_file
 
     if model is None:  # the run had already finished: resume only re-evaluates
@@ -390,16 +434,16 @@ def train(settings: TrainSettings, log=print) -> dict:
     write_sidecar(run_dir / "last.keras", metadata)
     best_path = run_dir / "best.keras" if (run_dir / "best.keras").is_file() else run_dir / "last.keras"
     write_sidecar(best_path, metadata)
-    best = keras.models.load_model(best_path)
-    metrics = evaluate_run(best, val_data, val_images.labels, class_names, state, recipe, run_dir)
-    return metrics
+    return keras.models.load_model(best_path)
 
 
 def evaluate_run(model, val_data, labels: np.ndarray, class_names, state: dict, recipe: Recipe, run_dir: Path) -> dict:
     from squeezekit.training.plots import plot_confusion, plot_curves
 
     scores = np.concatenate([np.asarray(model.predict_on_batch(batch)) for batch, _ in val_data])
-    ranked = np.argsort(-scores, axis=1)
+    from squeezekit.preprocessing import top_k
+
+    ranked = top_k(scores, 5)
     top1 = ranked[:, 0] == labels
     top5 = (ranked[:, :5] == labels[:, None]).any(axis=1)
     classes = len(class_names)

@@ -18,6 +18,7 @@ import numpy as np
 
 from squeezekit._resources import atomic_write_bytes, cache_dir, resolve
 from squeezekit.errors import WeightFileError
+from squeezekit.graph import oihw_to_hwio
 from squeezekit.weights.registry import PretrainedWeights
 
 # Deep Compression release names -> squeezekit names.
@@ -41,7 +42,7 @@ def caffe_to_keras_arrays(caffe: dict[str, tuple[np.ndarray, np.ndarray]]) -> di
     arrays = {}
     for name, (weights, bias) in caffe.items():
         layer = squeezekit_layer_name(name)
-        arrays[f"{layer}/kernel"] = np.ascontiguousarray(np.transpose(weights, (2, 3, 1, 0)), dtype=np.float32)
+        arrays[f"{layer}/kernel"] = oihw_to_hwio(np.asarray(weights, dtype=np.float32))
         arrays[f"{layer}/bias"] = np.asarray(bias, dtype=np.float32)
     return arrays
 

@@ -37,6 +37,9 @@ class PretrainedWeights:
     files: dict[str, DataFile]  # role ("net", "prototxt", "xml", "bin", "caffemodel") -> file
     reader: str  # "deep_compression", "openvino_ir" or "caffemodel"
     parameters: int
+    macs: int  # multiply-accumulates of one image at input_shape
+    # Bytes of the source files together; None where the files are not available to measure.
+    file_size: int | None
     preprocessing: Preprocessing = CAFFE_PREPROCESSING
     labels: str = "imagenet-1k"
     input_shape: tuple[int, int, int] = (227, 227, 3)
@@ -60,7 +63,8 @@ class PretrainedWeights:
     def to_dict(self) -> dict:
         return {
             "name": self.name, "arch": self.arch, "description": self.description, "source": self.source,
-            "license": self.license, "reader": self.reader, "parameters": self.parameters,
+            "license": self.license, "reader": self.reader, "parameters": self.parameters, "macs": self.macs,
+            "file_size": self.file_size,
             "preprocessing": self.preprocessing.to_dict(), "labels": self.labels,
             "input_shape": list(self.input_shape), "config_overrides": dict(self.config_overrides),
             "metrics": self.metrics, "checksum": self.checksum,
@@ -123,6 +127,8 @@ register(
         },
         reader="deep_compression",
         parameters=1_248_424,
+        macs=861_339_936,  # at 227x227, with the padded classifier's 15x15 map
+        file_size=686_249,
         # The release's conv_final has pad 1 on its 1x1 kernel: a 15x15 map at 227 input.
         config_overrides={"classifier_pad": 1},
         metrics={"imagenet-sample-1000": {"top1": 0.625, "top5": 0.838, "n": 1000, "command": _ACCURACY_COMMAND}},
@@ -150,6 +156,8 @@ register(
         },
         reader="openvino_ir",
         parameters=1_235_496,
+        macs=387_747_520,
+        file_size=2_509_015,
         metrics={"imagenet-sample-1000": {"top1": 0.621, "top5": 0.841, "n": 1000, "command": _ACCURACY_COMMAND}},
     ),
     default=True,
@@ -179,6 +187,9 @@ for _arch, _folder, _blob, _overrides in (
             },
             reader="caffemodel",
             parameters=1_248_424 if _arch == "squeezenet1_0" else 1_235_496,
+            macs=861_339_936 if _arch == "squeezenet1_0" else 387_747_520,
+            # "About 4.8 MB": the store that this project's data comes from does not hold the files.
+            file_size=None,
             config_overrides=_overrides,
         )
     )

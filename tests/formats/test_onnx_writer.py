@@ -7,7 +7,7 @@ keras = pytest.importorskip("keras")
 pytest.importorskip("onnxruntime")
 
 from squeezekit import PRESETS, SqueezeNet  # noqa: E402
-from squeezekit.export.onnx_graph import build_onnx_model  # noqa: E402
+from squeezekit.formats.onnx import build_onnx_model  # noqa: E402
 
 CONFIGS = {
     "cifar-stem-bn-complex": PRESETS["squeezenet1_1"].replace(

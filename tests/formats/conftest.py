@@ -1,3 +1,5 @@
+"""Fixtures for the file-format tests."""
+
 import pytest
 
 from compression_helpers import SMALL, random_arrays, small_metadata
@@ -7,7 +9,7 @@ from squeezekit.compression.api import compress_arrays, prune_arrays
 @pytest.fixture(scope="session")
 def small_sqz():
     """(bytes, layers) of a small pruned 4-bit model with a complex bypass."""
-    from squeezekit.compression.sqz import encode_sqz
+    from squeezekit.formats.sqz import encode_sqz
 
     arrays = random_arrays()
     masks = prune_arrays(SMALL, arrays, "conv1=1,*=0.3")

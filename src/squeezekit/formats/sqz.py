@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from squeezekit.compression import huffman
+from squeezekit.formats import huffman
 from squeezekit.errors import WeightFileError
 
 __all__ = ["MAGIC", "VERSION", "CompressedLayer", "SqzFormatError", "SqzModel", "decode_sqz", "encode_sqz",
@@ -94,7 +94,9 @@ class CompressedLayer:
 
     def keras_kernel(self) -> np.ndarray:
         """The weights in Keras' ``(kh, kw, in, out)`` layout."""
-        return np.ascontiguousarray(np.transpose(self.dense_weights(), (2, 3, 1, 0)))
+        from squeezekit.graph import oihw_to_hwio
+
+        return oihw_to_hwio(self.dense_weights())
 
 
 @dataclass(frozen=True, eq=False)
@@ -359,7 +361,8 @@ def decode_sqz(data: bytes, source: str = "<bytes>", *, check_architecture: bool
 
 
 def _expected_shapes(config: dict, metadata: dict, reader: _Reader) -> dict[str, tuple[int, int, int, int]]:
-    from squeezekit.config import SqueezeNetConfig, conv_kernel_shapes
+    from squeezekit.config import SqueezeNetConfig
+    from squeezekit.graph import build_plan
 
     try:
         architecture = SqueezeNetConfig.from_dict(config)
@@ -372,7 +375,7 @@ def _expected_shapes(config: dict, metadata: dict, reader: _Reader) -> dict[str,
         if not isinstance(labels, list) or not labels or len(labels) > 100_000:
             reader.fail("the metadata holds no labels")
         classes = len(labels)
-    return conv_kernel_shapes(architecture, classes)
+    return build_plan(architecture, classes).kernel_shapes()
 
 
 def read_sqz(path: str | os.PathLike) -> SqzModel:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from squeezekit.compression import huffman
+from squeezekit.formats import huffman
 
 
 def _optimal_cost(counts):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from squeezekit.config import SqueezeNetConfig
-from squeezekit.compression.sqz import MAGIC, SqzFormatError, decode_sqz, encode_sqz, gap_symbols
+from squeezekit.formats.sqz import MAGIC, SqzFormatError, decode_sqz, encode_sqz, gap_symbols
 
 from compression_helpers import SMALL, random_arrays, small_metadata
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from squeezekit.config import Preprocessing
-from squeezekit.preprocessing import ImageError, load_image, preprocess_input
+from squeezekit.preprocessing import ImageError, image_files, is_image_name, load_image, preprocess_input
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 DEFAULT_CALIBRATION_COUNT = 200
 # Photos outside the shared ImageNet sample, so that accuracy measured there stays independent.
 IMAGENETTE_ZIP = "imagenette/imagenette2-224-subset.zip"
@@ -59,12 +58,12 @@ def calibration_images(
     else:
         path = Path(source)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = image_files(path)
             loaders = [lambda p=p: load_image(p, preprocessing) for p in _pick(files, count, seed)]
         elif path.is_file() and zipfile.is_zipfile(path):
             archive = zipfile.ZipFile(path)
-            names = sorted(n for n in archive.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES and "/train/" in f"/{n}")
-            names = names or sorted(n for n in archive.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+            names = sorted(n for n in archive.namelist() if is_image_name(n) and "/train/" in f"/{n}")
+            names = names or sorted(n for n in archive.namelist() if is_image_name(n))
             loaders = [lambda n=n: load_image(io.BytesIO(archive.read(n)), preprocessing) for n in _pick(names, count, seed)]
         else:
             raise ValueError(f"{source}: expected a folder or a zip file of images for calibration")

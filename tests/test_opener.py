@@ -1,0 +1,127 @@
+"""One opener for every command: the same files accepted, the same refusals, the same answers.
+
+A small random SqueezeNet is written as .keras, .onnx, .sqz and .tflite; ``evaluate`` must give each
+the top-1 that ``predict`` gives on the same files, and the float formats must agree with each other.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from compression_helpers import LABELS, SMALL, random_arrays, small_metadata
+from squeezekit.cli.main import main
+from squeezekit.runtime.sources import identify_model
+
+keras = pytest.importorskip("keras")
+
+
+def run_cli(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """The same small model in four formats, and a labelled folder of 24 images."""
+    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
+    from squeezekit.formats.onnx import build_onnx_model
+    from squeezekit.formats.sqz import write_sqz
+    from squeezekit.compression.api import compress_arrays
+    from squeezekit.models.squeezenet import SqueezeNet
+    from squeezekit.weights.convert import assign_arrays
+
+    root = tmp_path_factory.mktemp("formats")
+    arrays = random_arrays(SMALL, classes=3, seed=4)
+    metadata = dict(small_metadata(), extra={"config": SMALL.to_dict()})
+    model = SqueezeNet(SMALL, classes=3, input_shape=(32, 32, 3))
+    assign_arrays(model, arrays)
+    files = {"keras": root / "small.keras", "onnx": root / "small.onnx", "sqz": root / "small.sqz"}
+    model.save(files["keras"])
+    write_sidecar(files["keras"], ModelMetadata.from_dict(metadata))
+    files["onnx"].write_bytes(build_onnx_model(SMALL, arrays, input_size=(32, 32), metadata=metadata).SerializeToString())
+    write_sqz(files["sqz"], SMALL.to_dict(), metadata, compress_arrays(SMALL, arrays, bits=8))
+
+    rng = np.random.default_rng(0)
+    data = root / "data"
+    for class_id, _ in LABELS:
+        (data / class_id).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(data / class_id / f"{i}.png")
+    from squeezekit.export import export_model
+
+    files["tflite"] = export_model(str(files["keras"]), "litert", calibration=data, output=root / "small.tflite").path
+    return files, data
+
+
+def _predict_top1(capsys, model, data) -> float:
+    status, out, err = run_cli(capsys, "predict", data, "--model", model, "--json")
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 24
+    return float(np.mean([row["predictions"][0]["id"] == row["file"].split("/")[-2] for row in rows]))
+
+
+def test_evaluate_agrees_with_predict_in_every_format(model_files, capsys):
+    files, data = model_files
+    top1 = {}
+    for kind, path in files.items():
+        status, out, err = run_cli(capsys, "evaluate", path, data, "--json")
+        assert status == 0, f"{kind}: {err}"
+        top1[kind] = json.loads(out)["top1"]
+        assert top1[kind] == pytest.approx(_predict_top1(capsys, path, data)), kind
+    # The float formats are the same model.
+    assert top1["keras"] == top1["onnx"] == top1["tflite"]
+    # 8-bit sharing changes at most a few of the 24 images.
+    assert abs(top1["sqz"] - top1["onnx"]) <= 3 / 24
+
+
+def test_the_same_model_from_every_opener_gives_the_same_probabilities(model_files):
+    from squeezekit.opener import open_model
+
+    files, _ = model_files
+    batch = np.random.default_rng(1).uniform(-100, 100, (4, 32, 32, 3)).astype(np.float32)
+    reference = open_model(files["keras"]).predict(batch)
+    np.testing.assert_allclose(open_model(files["onnx"]).predict(batch), reference, atol=1e-5)
+    np.testing.assert_allclose(open_model(files["tflite"]).predict(batch), reference, atol=1e-5)
+    # .sqz rebuilt as a Keras model (export's and training's view) equals the .sqz run by the runtime.
+    rebuilt = open_model(files["sqz"], "keras").model
+    np.testing.assert_allclose(np.asarray(rebuilt.predict_on_batch(batch)), open_model(files["sqz"]).predict(batch),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("command, kind", [("export", "onnx"), ("export", "tflite"), ("compress", "onnx"),
+                                           ("bench", "tflite")])
+def test_commands_refuse_formats_they_cannot_use_in_one_wording(model_files, capsys, command, kind):
+    files, _ = model_files
+    argv = [command, "--model", files[kind]] if command == "bench" else [command, files[kind]]
+    if command == "export":
+        argv += ["--format", "litert"]
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 2
+    assert f"squeezekit {command} takes a pretrained name, a .keras file or a .sqz file, not a .{kind} file" in err
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda tmp: tmp / "missing.onnx", "no such model file or folder, and not a pretrained name (squeezenet1_0"),
+    (lambda tmp: tmp, "a folder, but not a SavedModel"),
+    (lambda tmp: (tmp / "model.pt").write_bytes(b"x") and tmp / "model.pt", "unknown model format (.pt)"),
+])
+def test_identification_errors(tmp_path, make, fragment):
+    with pytest.raises(ValueError) as caught:
+        identify_model(make(tmp_path))
+    message = str(caught.value)
+    assert fragment in message
+    assert message.count(str(tmp_path)) == 1  # the path is named once
+
+
+def test_a_file_wins_over_a_pretrained_name(tmp_path, monkeypatch):
+    (tmp_path / "squeezenet1_1").mkdir()
+    (tmp_path / "squeezenet1_1" / "saved_model.pb").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert identify_model("squeezenet1_1").kind == "saved_model"
+    assert identify_model("squeezenet1_0").kind == "pretrained"
