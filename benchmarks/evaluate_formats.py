@@ -44,7 +44,7 @@ def _write_files(work: Path) -> dict[str, Path]:
     for fmt, suffix in (("onnx", ".onnx"), ("litert", ".tflite")):
         for quantize in ("none", "int8"):
             name = f"{fmt}-{'fp32' if quantize == 'none' else 'int8'}"
-            result = export_model(MODEL, fmt, quantize=quantize, output=work / f"v11.{name}{suffix}")
+            result = export_model(MODEL, fmt, quantize=quantize, output=work / f"v11.{name}{suffix}", overwrite=True)
             print(f"{name}: {result.check.describe()}", file=sys.stderr)
             files[name] = result.path
     compressed = compress(load_source(MODEL), bits=8)

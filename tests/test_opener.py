@@ -10,11 +10,11 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from compression_helpers import LABELS, SMALL, random_arrays, small_metadata
+from compression_helpers import SMALL, random_arrays, small_metadata
 from squeezekit.cli.main import main
 from squeezekit.runtime.sources import identify_model
+from small_model import write_images, write_small_keras
 
 keras = pytest.importorskip("keras")
 
@@ -28,30 +28,18 @@ def run_cli(capsys, *argv):
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
     """The same small model in four formats, and a labelled folder of 24 images."""
-    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
+    from squeezekit.compression.api import compress_arrays
     from squeezekit.formats.onnx import build_onnx_model
     from squeezekit.formats.sqz import write_sqz
-    from squeezekit.compression.api import compress_arrays
-    from squeezekit.models.squeezenet import SqueezeNet
-    from squeezekit.weights.convert import assign_arrays
 
     root = tmp_path_factory.mktemp("formats")
     arrays = random_arrays(SMALL, classes=3, seed=4)
     metadata = dict(small_metadata(), extra={"config": SMALL.to_dict()})
-    model = SqueezeNet(SMALL, classes=3, input_shape=(32, 32, 3))
-    assign_arrays(model, arrays)
-    files = {"keras": root / "small.keras", "onnx": root / "small.onnx", "sqz": root / "small.sqz"}
-    model.save(files["keras"])
-    write_sidecar(files["keras"], ModelMetadata.from_dict(metadata))
+    files = {"keras": write_small_keras(root / "small.keras", seed=4), "onnx": root / "small.onnx",
+             "sqz": root / "small.sqz"}
     files["onnx"].write_bytes(build_onnx_model(SMALL, arrays, input_size=(32, 32), metadata=metadata).SerializeToString())
     write_sqz(files["sqz"], SMALL.to_dict(), metadata, compress_arrays(SMALL, arrays, bits=8))
-
-    rng = np.random.default_rng(0)
-    data = root / "data"
-    for class_id, _ in LABELS:
-        (data / class_id).mkdir(parents=True)
-        for i in range(8):
-            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(data / class_id / f"{i}.png")
+    data = write_images(root / "data")
     from squeezekit.export import export_model
 
     files["tflite"] = export_model(str(files["keras"]), "litert", calibration=data, output=root / "small.tflite").path

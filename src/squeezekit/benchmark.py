@@ -231,7 +231,7 @@ def run_bench(settings: BenchSettings, log=None) -> dict:
         path = work / f"{Path(settings.model).stem}-{preprocessing.crop}.{quantize}{'.tflite' if fmt == 'litert' else '.onnx'}"
         log(f"exporting {engine} -> {path.name}")
         exported = export_model(settings.model, fmt, quantize=quantize, output=path, input_size=settings.input_size,
-                                min_agreement=0.0)
+                                min_agreement=0.0, overwrite=True)  # the bench's own work folder
         artefacts[engine] = {"path": str(exported.path), "size_bytes": exported.size_bytes, "check": exported.check.to_dict()}
 
     rows = []

@@ -204,10 +204,13 @@ def run_exploration(
     recipe_spec = get_recipe(recipe)
     input_size = recipe_spec.preprocessing.crop
     trials, points = plan_trials(base, recipe_spec.arch_overrides, sweeps, seeds, input_size)
-    epochs = epochs or recipe_spec.epochs
+    epochs = recipe_spec.epochs if epochs is None else epochs
     if epochs < 1:
         raise ValueError(f"Expected --epochs >= 1. Received: {epochs}")
-    out.mkdir(parents=True, exist_ok=True)
+    from squeezekit._outputs import claim_folder
+
+    claim_folder(out, marker=".squeezekit-study", kind="design-space study",
+                 recognise=lambda folder: (folder / "trials").is_dir() or (folder / RESULTS_FILE).is_file())
     pending = [t for t in trials if _finished_summary(out, t) is None]
     if budget_minutes is not None and pending and role != "worker":
         seconds_per_epoch = _estimate_epoch_seconds(data, base, recipe, val, pending[0], out)

@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="images of --data to use (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate (Adam; default: %(default)s)")
     parser.add_argument("--eval", metavar="DIR", default=None, help="labelled images: accuracy before and after")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the tables")
 
 
@@ -63,11 +64,14 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--data {args.data}: no such file or folder")
     if args.eval is not None and not Path(args.eval).is_dir():
         raise FileNotFoundError(f"--eval {args.eval}: no such folder")
+    from squeezekit._outputs import check_target
+
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
-    source = load_source(args.model)
     output = Path(args.output or f"{Path(args.model).stem if Path(args.model).suffix else args.model}.sqz")
     if output.resolve() == Path(args.model).resolve():
         raise ValueError(f"-o {output}: would overwrite the model being compressed")
+    check_target(output, overwrite=args.overwrite, kind=".sqz file")  # before minutes of work, not after
+    source = load_source(args.model)
     import contextlib
 
     # Keras' fit prints progress on stdout; with --json, stdout carries only the JSON object.

@@ -1,12 +1,16 @@
 """Export a model to LiteRT, ONNX or a TensorFlow SavedModel, then check it in its own runtime.
 
-MODEL is a pretrained name (squeezenet1_0, squeezenet1_1) or a saved .keras file. Quantised exports
+MODEL is a pretrained name (squeezenet1_0, squeezenet1_1), a saved .keras file or a .sqz file. Quantised exports
 are calibrated on --calibration images (a folder or zip; default: the Imagenette train images of
 SQUEEZEKIT_DATA_DIR, else the sample photos) through the model's own preprocessing. The artefact is
 then run on those images (or --check DATA) and compared with the Keras model; below the agreement
 threshold (default 99.9 % for float, 98 % for dynamic, 93 % for int8; see --min-agreement) the command exits with status
 1 and keeps the file under a name containing FAILED-CHECK. Labels and preprocessing travel inside
 .onnx and .tflite files, and in a .json file beside a SavedModel.
+
+An existing output is never lost: without --overwrite the command refuses it before any work; with
+it, the new artefact is written beside the old one and replaces it only once it has passed its check.
+A folder is replaced only if it is a SavedModel.
 
 examples:
   squeezekit export squeezenet1_1 --format litert --quantize int8 -o squeezenet1_1.int8.tflite
@@ -31,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-agreement", type=float, default=None,
                         help="top-1 agreement with the Keras model below which the export fails")
     parser.add_argument("-o", "--output", metavar="PATH", help="output file (default: MODEL[.QUANTIZE].EXT here)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output (a folder only if it is a SavedModel); it stays until the "
+                             "new artefact has passed its check")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -41,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     result = export_model(
         args.model, args.format, quantize=args.quantize, calibration=args.calibration, check=args.check,
         output=args.output, min_agreement=args.min_agreement, calibration_count=args.calibration_count,
+        overwrite=args.overwrite,
     )
     if args.json:
         print(json.dumps(result.to_dict()))

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from squeezekit._outputs import check_target, discard, publish, staging_path
 from squeezekit.errors import ParameterError, literal
 from squeezekit.runtime.check import DEFAULT_THRESHOLDS, CheckReport, compare, predict_in_batches
 
 FORMATS = {"litert": ".tflite", "onnx": ".onnx", "saved_model": ""}
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+_KINDS = {"litert": "LiteRT model", "onnx": "ONNX model", "saved_model": "SavedModel"}
+_IS_SAME_KIND = {
+    "litert": lambda p: p.is_file(), "onnx": lambda p: p.is_file(),
+    "saved_model": lambda p: p.is_dir() and (p / "saved_model.pb").is_file(),
+}
 _SUPPORTED = {
     "litert": ("none", "float16", "dynamic", "int8"),
     "onnx": ("none", "dynamic", "int8"),
@@ -69,6 +74,7 @@ def export_model(
     min_agreement: float | None = None,
     calibration_count: int = 200,
     input_size: int | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export, then check the artefact in its own runtime against the Keras model.
 
@@ -76,8 +82,11 @@ def export_model(
     from ``calibration`` (a folder or zip of images; default: the Imagenette train images of
     ``SQUEEZEKIT_DATA_DIR``, else the sample photos); ``check`` names other images for the check. An
     artefact below ``min_agreement`` top-1 agreement (default by precision: see ``DEFAULT_THRESHOLDS``)
-    is renamed by ``failed_path`` and the result says it failed.
+    is kept under ``failed_path`` and the result says it failed. The artefact is written beside its
+    target and moved into place only once it passed, so an existing file survives any failure; an
+    existing target is replaced only with ``overwrite`` (a folder only when it is a SavedModel).
     """
+    from squeezekit.formats.metadata import write_sidecar
     from squeezekit.opener import open_model
     from squeezekit.runtime.calibration import calibration_images
 
@@ -85,18 +94,25 @@ def export_model(
     threshold = DEFAULT_THRESHOLDS[quantize] if min_agreement is None else float(min_agreement)
     if not 0.0 <= threshold <= 1.0:
         raise ParameterError(f"Expected {{min_agreement}} in [0, 1]. Received: {{min_agreement}}={min_agreement}")
+    path = _output_path(model, format, quantize, output)
+    check_target(path, overwrite=overwrite, kind=_KINDS[format], is_same_kind=_IS_SAME_KIND[format])
     opened = open_model(model, "keras", purpose="squeezekit export", input_size=input_size)
     preprocessing = opened.metadata.preprocessing
-    path = _output_path(model, format, quantize, output)
     calibration_set = calibration_images(calibration, preprocessing, count=calibration_count)
     check_set = calibration_images(check, preprocessing, count=calibration_count) if check else calibration_set
     reference = predict_in_batches(opened.model.predict_on_batch, check_set)
     metadata = _artefact_metadata(opened, model, format, quantize)
-    metadata_path = _write_artefact(opened, path, format, quantize, calibration_set, metadata)
-    candidate = predict_in_batches(_runner(path, format, metadata.extra.get("outputs")), check_set)
-    report = compare(reference, candidate, threshold)
-    if not report.passed:
-        path, metadata_path = _keep_as_failed(path, metadata_path)
+    staged = staging_path(path)
+    try:
+        _write_artefact(opened, staged, format, quantize, calibration_set, metadata)
+        candidate = predict_in_batches(_runner(staged, format, metadata.extra.get("outputs")), check_set)
+        report = compare(reference, candidate, threshold)
+        if not report.passed:
+            path = failed_path(path)  # the good file at the target, if any, stays
+        publish(staged, path)
+    finally:
+        discard(staged)
+    metadata_path = write_sidecar(path, metadata) if format == "saved_model" else None
     return ExportResult(path, format, quantize, _directory_size(path), report, metadata_path)
 
 
@@ -107,7 +123,6 @@ def _output_path(model: str, format: str, quantize: str, output) -> Path:
     if format != "saved_model" and path.suffix != FORMATS[format]:
         shown = str(path).replace("{", "{{").replace("}", "}}")
         raise ParameterError(f"{shown}: the file name must end with {FORMATS[format]} for {{format}} {format}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -121,8 +136,8 @@ def _artefact_metadata(opened, model: str, format: str, quantize: str):
     return type(metadata)(metadata.labels, metadata.preprocessing, metadata.source, metadata.label_set, extra)
 
 
-def _write_artefact(opened, path: Path, format: str, quantize: str, calibration_set, metadata) -> Path | None:
-    """Write the artefact with its metadata inside (LiteRT, ONNX) or beside it (SavedModel: its path returned)."""
+def _write_artefact(opened, path: Path, format: str, quantize: str, calibration_set, metadata) -> None:
+    """Write the artefact at ``path``, with its metadata inside (LiteRT, ONNX; a SavedModel's goes beside it)."""
     input_size = (metadata.preprocessing.crop,) * 2
     if format == "litert":
         from squeezekit.export.litert import export_litert
@@ -131,29 +146,13 @@ def _write_artefact(opened, path: Path, format: str, quantize: str, calibration_
         metadata.extra["outputs"] = export_litert(opened.model, path, quantize=quantize, calibration=calibration_set,
                                                   input_size=input_size)
         write_litert_metadata(path, metadata.to_dict())
-        return None
-    if format == "onnx":
+    elif format == "onnx":
         if opened.config is None:
             raise ValueError(f"{opened.ref.spec}: its architecture config is unknown (no squeezekit metadata), "
                              "so it cannot be written as ONNX")
         _export_onnx(opened.model, opened.config, path, quantize, calibration_set, input_size, metadata.to_dict())
-        return None
-    from squeezekit.formats.metadata import write_sidecar
-
-    if path.exists():
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    opened.model.export(os.fspath(path), format="tf_saved_model", verbose=False)
-    return write_sidecar(path, metadata)
-
-
-def _keep_as_failed(path: Path, metadata_path: Path | None) -> tuple[Path, Path | None]:
-    target = failed_path(path)
-    if target.exists():
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
-    path.rename(target)
-    if metadata_path is not None:
-        metadata_path = metadata_path.rename(target.with_name(target.name + ".json"))
-    return target, metadata_path
+    else:
+        opened.model.export(os.fspath(path), format="tf_saved_model", verbose=False)
 
 
 def _export_onnx(keras_model, config, path, quantize, calibration_set, input_size, metadata) -> None:

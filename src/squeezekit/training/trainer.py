@@ -23,6 +23,7 @@ from squeezekit.registry import get_preset
 from squeezekit.training.recipes import Recipe, get_recipe
 
 logger = logging.getLogger(__name__)
+RUN_MARKER = ".squeezekit-run"  # in every run folder: train writes only into its own folders
 
 DISTRIBUTIONS = ("none", "mirrored", "multiworker")
 
@@ -334,6 +335,10 @@ def _open_run(settings: TrainSettings, recipe: Recipe, run_dir: Path) -> tuple[d
         raise ValueError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     if state is not None:
         recipe = _resumed_recipe(state, settings, recipe, run_dir)
+    else:
+        from squeezekit._outputs import claim_folder
+
+        claim_folder(run_dir, marker=RUN_MARKER, kind="training run")
     return state, recipe
 
 
