@@ -238,3 +238,16 @@ def test_explore_refuses_zero_epochs_like_train(tmp_path, capsys):
     status, _, err = run_cli(capsys, "explore", "--data", tmp_path, "--sweep", "squeeze_ratio=0.25", "--epochs", "0",
                              "--out", tmp_path / "study")
     assert status == 2 and "--epochs" in err
+
+
+def test_saved_models_get_the_users_file_mode(small, tmp_path):
+    from squeezekit.opener import open_model
+    from squeezekit.training.checkpoints import save_model_file
+
+    model = open_model(small[0], "keras").model
+    old = os.umask(0o022)
+    try:
+        save_model_file(model, tmp_path / "best.keras")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "best.keras").stat().st_mode & 0o777 == 0o644

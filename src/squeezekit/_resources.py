@@ -146,7 +146,7 @@ def download_file(file: DataFile, destination: Path) -> Path:
                         bar.update(len(block))
             handle.flush()
             os.fsync(handle.fileno())
-        _make_readable(temporary)
+        make_readable(temporary)
         if not file.matches(temporary):
             raise WeightFileError(file.url, f"the download does not match the expected {file.expected}")
         os.replace(temporary, destination)
@@ -156,7 +156,7 @@ def download_file(file: DataFile, destination: Path) -> Path:
     return destination
 
 
-def _make_readable(path) -> None:
+def make_readable(path) -> None:
     """Temporary files are created private (0600); give the final file the usual permissions."""
     umask = os.umask(0)
     os.umask(umask)
@@ -172,7 +172,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        _make_readable(handle.name)
+        make_readable(handle.name)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

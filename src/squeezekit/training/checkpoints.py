@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from squeezekit._resources import make_readable
+
 STATE_FILE = "state.json"
 
 
@@ -29,6 +31,7 @@ def _save_model_atomically(model, path: Path) -> None:
         model.save(temporary)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
+        make_readable(temporary)  # the temporary file was created 0600; the model gets the user's umask
         os.replace(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
