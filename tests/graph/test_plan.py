@@ -4,7 +4,7 @@ and ONNX Runtime must compute the same scores."""
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from squeezekit.config import SqueezeNetConfig
@@ -98,7 +98,8 @@ def test_keras_onnx_and_plan_agree(case):
     expected = np.asarray(model.predict_on_batch(images))
     session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(None, {"image": images})[0]
-    assert np.abs(expected).max() > 0  # a dead network would agree trivially
+    # A network whose ReLUs all died (it happens to tiny random ones) would agree trivially: draw another.
+    assume(np.abs(expected).max() > 0)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
 
 
