@@ -251,3 +251,4 @@ def test_saved_models_get_the_users_file_mode(small, tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "best.keras").stat().st_mode & 0o777 == 0o644
+

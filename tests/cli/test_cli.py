@@ -69,3 +69,10 @@ def test_summary_does_not_import_keras():
            "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules, sorted(sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("argv", [["predict", "--samples", "--threads", "100000"], ["predict", "--samples", "--threads", "0"],
+                                  ["bench", "--threads", "5000"]])
+def test_thread_counts_are_bounded(capsys, argv):
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 2 and "--threads in 1..256" in err

@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --batch-sizes like 1,32. Received: {','.join(args.batch_sizes)}") from None
     if args.repeats < 1 or args.max_images < 1 or args.threads < 0:
         raise ValueError("Expected --repeats >= 1, --max-images >= 1 and --threads >= 0")
+    if args.threads:
+        from squeezekit.runtime.engines import resolve_threads
+
+        resolve_threads(args.threads)
     settings = BenchSettings(
         model=args.model, engines=args.engines, batch_sizes=batch_sizes, threads=args.threads,
         input_size=args.input_size, repeats=args.repeats, warmup=max(5, args.repeats // 10), images=args.images,

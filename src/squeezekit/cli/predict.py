@@ -46,8 +46,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --top-k >= 1. Received: --top-k {args.top_k}")
     if args.batch_size < 1:
         raise ValueError(f"Expected --batch-size >= 1. Received: --batch-size {args.batch_size}")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"Expected --threads >= 1. Received: --threads {args.threads}")
+    if args.threads is not None:
+        from squeezekit.runtime.engines import resolve_threads
+
+        resolve_threads(args.threads)  # before any image is read
     if not args.inputs and not args.samples:
         raise ValueError("no input: name image files, folders or glob patterns, or pass --samples")
     files, problems = expand_inputs(args.inputs)

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from squeezekit.errors import WeightFileError
+from squeezekit.errors import ParameterError, WeightFileError, literal
 
 
 def _require(module: str, extra: str):
@@ -28,6 +28,19 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+# More threads than this only thrash the machine (and thread pools of thousands can exhaust it).
+MAX_THREADS = 256
+
+
+def resolve_threads(threads: int | None) -> int:
+    """``threads`` checked (1..MAX_THREADS), or all cores for None."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise ParameterError(f"Expected {{threads}} in 1..{MAX_THREADS}. Received: {{threads}}={literal(threads)}")
+    return threads
+
+
 class OnnxEngine:
     """An ONNX Runtime session on the CPU; ``metadata`` is the JSON squeezekit stores in the model.
 
@@ -40,7 +53,7 @@ class OnnxEngine:
         onnxruntime = _require("onnxruntime", "runtime")
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
+        options.intra_op_num_threads = resolve_threads(threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         source = "<in-memory model>" if isinstance(path, bytes) else path
@@ -78,7 +91,7 @@ class LiteRTEngine:
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         Interpreter = _require("ai_edge_litert.interpreter", "litert").Interpreter
 
-        self.threads = threads or default_threads()
+        self.threads = resolve_threads(threads)
         try:
             with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr at every start
                 self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=self.threads)
