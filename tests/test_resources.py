@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import os
 import socket
 import struct
@@ -303,7 +304,46 @@ def test_damaged_converted_cache_is_rebuilt(data_dir, tmp_path, monkeypatch, cou
     for key in first:
         np.testing.assert_array_equal(rebuilt[key], first[key])
     with np.load(stored, allow_pickle=False) as reloaded:
-        assert sorted(reloaded.files) == sorted(first)
+        assert sorted(reloaded.files) == sorted([*first, "__sha256__", "__source__"])
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("swap", ["another entry's arrays", "one weight altered", "no checksum (an old cache)"])
+def test_a_wellformed_cache_with_the_wrong_contents_is_rebuilt_once(data_dir, tmp_path, monkeypatch,
+                                                                     counted_read_source, caplog, swap):
+    """A valid .npz under the right name but with other contents is caught by its checksum, rebuilt once,
+    and said in one line; the next load uses the rebuilt file."""
+    monkeypatch.setenv("SQUEEZEKIT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SQUEEZEKIT_HOME", str(tmp_path / "home"))
+    entry = get_weights_entry("squeezenet1_1")
+    first = convert.pretrained_arrays(entry)
+    (stored,) = (tmp_path / "home" / "converted").glob("*.npz")
+    if swap == "another entry's arrays":
+        other = convert.pretrained_arrays(get_weights_entry("squeezenet1_0"))
+        stored.write_bytes(next((tmp_path / "home" / "converted").glob("squeezenet1_0*.npz")).read_bytes())
+        assert other["conv1/kernel"].shape != first["conv1/kernel"].shape  # v1.0: 7x7x3x96, v1.1: 3x3x3x64
+    else:
+        with np.load(stored) as loaded:
+            arrays = {key: loaded[key] for key in loaded.files}
+        if swap == "one weight altered":
+            arrays["conv10/bias"] = arrays["conv10/bias"] + 1  # the stored checksum no longer holds
+        else:
+            del arrays["__sha256__"], arrays["__source__"]
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        stored.write_bytes(buffer.getvalue())
+    calls = counted_read_source["calls"]
+
+    with caplog.at_level("WARNING"):
+        rebuilt = convert.pretrained_arrays(entry)
+    assert counted_read_source["calls"] == calls + 1
+    assert [r.getMessage() for r in caplog.records if "rebuilding" in r.getMessage()] == [
+        f"{stored}: damaged or not what it should hold (cache of converted weights, under SQUEEZEKIT_HOME); "
+        "rebuilding it from the verified sources"]
+    for key in first:
+        np.testing.assert_array_equal(rebuilt[key], first[key])
+    counted_read_source["allowed"] = False
+    convert.pretrained_arrays(entry)  # healed: read from the cache again
 
 
 @pytest.mark.parametrize("failing", ["replace", "fsync"])

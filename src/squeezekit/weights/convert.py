@@ -9,7 +9,9 @@ files' hashes, so the second load skips decoding.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -20,6 +22,8 @@ from squeezekit._resources import atomic_write_bytes, cache_dir, resolve
 from squeezekit.errors import WeightFileError
 from squeezekit.graph import oihw_to_hwio
 from squeezekit.weights.registry import PretrainedWeights
+
+logger = logging.getLogger(__name__)
 
 # Deep Compression release names -> squeezekit names.
 _RENAMES = [
@@ -70,21 +74,54 @@ def _cache_path(entry: PretrainedWeights) -> Path:
 
 
 def pretrained_arrays(entry: PretrainedWeights) -> dict[str, np.ndarray]:
-    """Keras-layout arrays of an entry, from the converted cache or converted now (and cached)."""
+    """Keras-layout arrays of an entry, from the converted cache or converted now (and cached).
+
+    Each cached ``.npz`` carries the SHA-256 of its own arrays: a truncated, altered or foreign file
+    under the right name is rebuilt once from the verified sources, with one line on stderr."""
     path = _cache_path(entry)
     if path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                return {key: stored[key] for key in stored.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-            pass  # A damaged cache entry is rebuilt below from the verified sources.
+        cached = _read_cache(path, entry.checksum)
+        if cached is not None:
+            return cached
+        logger.warning(f"{path}: damaged or not what it should hold (cache of converted weights, under "
+                       "SQUEEZEKIT_HOME); rebuilding it from the verified sources")
     arrays = caffe_to_keras_arrays(read_source(entry))
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    provenance = {_DIGEST_KEY: _digest(arrays), _SOURCE_KEY: np.frombuffer(entry.checksum.encode(), np.uint8)}
+    np.savez(buffer, **arrays, **provenance)
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError:
         pass  # A read-only or full cache only costs speed.
+    return arrays
+
+
+_DIGEST_KEY = "__sha256__"  # of the arrays themselves
+_SOURCE_KEY = "__source__"  # the entry checksum (its source files' hashes) they were converted from
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """SHA-256 over the names, dtypes, shapes and bytes of ``arrays``, as a uint8 array."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return np.frombuffer(digest.digest(), dtype=np.uint8)
+
+
+def _read_cache(path: Path, source: str) -> dict[str, np.ndarray] | None:
+    """The arrays of a cached ``.npz`` built from ``source`` whose checksum holds; None for anything else."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    stored_digest, stored_source = arrays.pop(_DIGEST_KEY, None), arrays.pop(_SOURCE_KEY, None)
+    if stored_source is None or stored_source.tobytes() != source.encode():
+        return None
+    if stored_digest is None or not np.array_equal(stored_digest, _digest(arrays)):
+        return None
     return arrays
 
 
