@@ -12,9 +12,10 @@ other Keras-backed names are loaded on first access.
 __version__ = "0.1.0"
 
 from squeezekit.config import SqueezeNetConfig
-from squeezekit.registry import PRESETS, list_models
 
 _LAZY = {
+    "PRESETS": "squeezekit.registry",
+    "list_models": "squeezekit.registry",
     "SqueezeNet": "squeezekit.models.squeezenet",
     "squeezenet1_0": "squeezekit.models.squeezenet",
     "squeezenet1_1": "squeezekit.models.squeezenet",
@@ -25,7 +26,7 @@ _LAZY = {
     "layer_table": "squeezekit.graph",
 }
 
-__all__ = ["__version__", "PRESETS", "SqueezeNetConfig", "list_models", *_LAZY]
+__all__ = ["__version__", "SqueezeNetConfig", *_LAZY]
 
 
 def __getattr__(name):

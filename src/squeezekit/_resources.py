@@ -14,11 +14,8 @@ file that looks complete. A cached copy that fails its hash is replaced by a fre
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +112,8 @@ def resolve(file: DataFile, *, download: bool = True) -> Path:
 
 def _read_block(response, url: str) -> bytes:
     """The next block of a download; a network failure mid-body becomes a WeightFileError naming the URL."""
+    import http.client
+
     try:
         return response.read(1 << 16)
     except (OSError, http.client.HTTPException) as error:
@@ -123,6 +122,9 @@ def _read_block(response, url: str) -> bytes:
 
 def download_file(file: DataFile, destination: Path) -> Path:
     """Download ``file.url`` to ``destination`` atomically, with a progress bar, and verify the hash."""
+    import urllib.error
+    import urllib.request  # here, not at module level: it costs ~40 ms at every start of the CLI
+
     from squeezekit._progress import progress_bar
 
     destination.parent.mkdir(parents=True, exist_ok=True)
