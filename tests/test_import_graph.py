@@ -17,8 +17,8 @@ ROOT = Path(squeezekit.__file__).parent
 # Each unit (a subpackage, or a top-level module) and its layer; a unit may import only units of a
 # lower layer (or, within a layer, units it does not form a cycle with).
 LAYERS = {
-    0: {"errors", "_progress", "_outputs", "config"},
-    1: {"_resources", "graph"},
+    0: {"errors", "_progress", "_outputs", "_schema", "config"},
+    1: {"_resources", "_cache", "graph"},
     2: {"labels", "samples", "weights"},
     3: {"registry", "preprocessing", "formats"},
     4: {"runtime", "evaluation", "models", "data"},

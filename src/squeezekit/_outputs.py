@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def check_target(target: Path, *, overwrite: bool, kind: str, is_same_kind: Callable[[Path], bool] | None = None) -> None:
@@ -56,6 +57,17 @@ def publish(staged: Path, target: Path) -> None:
         os.replace(staged, target)
 
 
+@contextlib.contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """``with staged(target) as path: write(path)``: the file appears at ``target`` whole, or not at all."""
+    path = staging_path(target)
+    try:
+        yield path
+        publish(path, target)
+    finally:
+        discard(path)
+
+
 def discard(staged: Path) -> None:
     if staged.is_dir() and not staged.is_symlink():
         shutil.rmtree(staged, ignore_errors=True)
@@ -77,3 +89,13 @@ def claim_folder(folder: Path, *, marker: str, kind: str, recognise: Callable[[P
                              f"(squeezekit writes only there, or into a {kind} of its own)")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / marker).write_text(f"This folder is a squeezekit {kind}.\n")
+
+
+def one_line(text: str) -> str:
+    """Text for one line of plain output (a listing, ``skipped.txt``, an error): newlines, tabs and other
+    control characters, in file names above all, are escaped as Python writes them (``\\n``), so one
+    entry stays one line. JSON output needs no such care."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from squeezekit.errors import WeightFileError
+from squeezekit.errors import DownloadError, WeightFileError
 
 DATA_DIR_VARIABLE = "SQUEEZEKIT_DATA_DIR"
 HOME_VARIABLE = "SQUEEZEKIT_HOME"
@@ -117,7 +117,7 @@ def _read_block(response, url: str) -> bytes:
     try:
         return response.read(1 << 16)
     except (OSError, http.client.HTTPException) as error:
-        raise WeightFileError(url, f"the download broke off ({error!r}); nothing was kept") from error
+        raise DownloadError(url, f"the download broke off ({error!r}); nothing was kept") from error
 
 
 def download_file(file: DataFile, destination: Path) -> Path:
@@ -135,7 +135,7 @@ def download_file(file: DataFile, destination: Path) -> Path:
             try:
                 response = urllib.request.urlopen(file.url, timeout=60)
             except (urllib.error.URLError, OSError) as error:
-                raise WeightFileError(
+                raise DownloadError(
                     destination,
                     f"could not download {file.url} ({error}); without network access, set {DATA_DIR_VARIABLE} "
                     f"to a folder holding {file.relative_path}",

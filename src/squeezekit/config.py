@@ -160,6 +160,23 @@ class SqueezeNetConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "SqueezeNetConfig":
+        """A config from its ``to_dict`` form as read back from a file; every field is checked."""
+        from squeezekit._schema import FieldError, mapping, sequence, text
+
+        values = dict(mapping(values, "config"))
+        unknown = sorted(set(values) - set(config_fields()))
+        if unknown:
+            raise FieldError(f"config.{unknown[0]}", f"is not a SqueezeNet metaparameter (expected some of {list(config_fields())})")
+        if "pool_after" in values:
+            pool_after = values["pool_after"]
+            names = sequence(list(pool_after) if isinstance(pool_after, tuple) else pool_after, "config.pool_after",
+                             max_length=64)
+            values["pool_after"] = tuple(text(name, "config.pool_after[]", 16) for name in names)
+        for name in ("conv1_padding", "bypass", "pool_rounding"):
+            if name in values:
+                text(values[name], f"config.{name}", 16)
+        if "batch_norm" in values and not isinstance(values["batch_norm"], bool):
+            raise FieldError("config.batch_norm", f"must be true or false, not {values['batch_norm']!r}")
         return cls().replace(**values)
 
 
@@ -172,9 +189,22 @@ def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# Far beyond any SqueezeNet (the widest has 512 expand filters); it keeps a config read from a
+# damaged file from planning a network of terabytes.
+MAX_FILTERS = 1 << 16
+_MAXIMUM = {"num_fire": 64, "freq": 1024, "conv1_kernel": 64, "conv1_stride": 64, "pool_size": 64,
+            "pool_stride": 64, "classifier_pad": 64}
+
+
 def _check_int(name: str, value, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"Expected {name} to be an integer >= {minimum}. Received: {name}={value!r}")
+    maximum = _MAXIMUM.get(name, MAX_FILTERS)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ValueError(f"Expected {name} to be an integer in {minimum}..{maximum}. Received: {name}={value!r}")
+
+
+# The largest resize a stored preprocessing may ask for: 16 times the ImageNet models' 256, and a
+# guard against a damaged file asking to resize every photo to millions of pixels.
+MAX_IMAGE_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -205,7 +235,25 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, values: dict) -> "Preprocessing":
-        return cls(**{**values, "mean": tuple(values.get("mean", cls.mean))})
+        """Preprocessing as read back from a file; every field is checked (see ``MAX_IMAGE_SIDE``)."""
+        from squeezekit._schema import FieldError, choice, integer, mapping, real, sequence
+
+        values = mapping(values, "preprocessing")
+        unknown = sorted(set(values) - {"resize", "crop", "channel_order", "mean", "scale"})
+        if unknown:
+            raise FieldError(f"preprocessing.{unknown[0]}", "is not a preprocessing setting")
+        fields = {}
+        for name in ("resize", "crop"):
+            if name in values:
+                fields[name] = integer(values[name], f"preprocessing.{name}", 1, MAX_IMAGE_SIDE)
+        if "channel_order" in values:
+            fields["channel_order"] = choice(values["channel_order"], "preprocessing.channel_order", ("RGB", "BGR"))
+        if "mean" in values:
+            means = sequence(values["mean"], "preprocessing.mean", min_length=3, max_length=3)
+            fields["mean"] = tuple(real(m, "preprocessing.mean[]", -1e6, 1e6) for m in means)
+        if "scale" in values:
+            fields["scale"] = real(values["scale"], "preprocessing.scale", 1e-9, 1e9)
+        return cls(**fields)
 
 
 CAFFE_PREPROCESSING = Preprocessing()

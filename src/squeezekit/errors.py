@@ -27,6 +27,10 @@ class WeightFileError(ValueError):
         return (type(self), (self.path, self.detail))
 
 
+class DownloadError(WeightFileError):
+    """A file could not be downloaded (no network, a broken connection): the work failed, not the input."""
+
+
 class TrialsFailedError(RuntimeError):
     """Some trials of an exploration did not finish; the others are kept and a rerun retries these."""
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from squeezekit.formats.metadata import ModelMetadata
-from squeezekit.preprocessing import ImageError, load_image, preprocess_input, top_k
+from squeezekit.preprocessing import ImageError, load_image, preprocess_input, top_k, why_unreadable
 
 _WNID_PREFIX = re.compile(r"^(n\d{8})[_.]")
 
@@ -89,7 +89,7 @@ def _load_batch(paths: Sequence[Path], metadata: ModelMetadata, pool: ThreadPool
         try:
             return load_image(path, metadata.preprocessing), None
         except (ImageError, OSError) as error:
-            return None, str(error)
+            return None, why_unreadable(error)
 
     return list(pool.map(load, paths))
 
@@ -138,5 +138,5 @@ def evaluate_images(
                 evaluated += len(arrays)
             bar.update(len(batch_paths))
     if evaluated == 0:
-        raise ValueError(f"none of the {len(paths)} files could be read as an image; first: {skipped[0][1]}")
+        raise ValueError(f"none of the {len(paths)} files could be read as an image; first: {skipped[0][0]}: {skipped[0][1]}")
     return EvaluationResult(correct1 / evaluated, correct5 / evaluated, evaluated, skipped, time.perf_counter() - start)

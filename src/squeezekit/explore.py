@@ -154,10 +154,41 @@ def _trial_dir(out: Path, trial: Trial) -> Path:
     return out / "trials" / trial.key
 
 
+def parse_trial_summary(values) -> dict:
+    """A finished trial's ``trial.json``, every field the report uses checked."""
+    from squeezekit._schema import integer, mapping, real, required
+
+    summary = mapping(values, "trial")
+    mapping(required(summary, "overrides"), "overrides")
+    integer(required(summary, "seed"), "seed", 0, 1 << 32)
+    integer(required(summary, "epochs"), "epochs", 1, 1 << 20)
+    real(required(summary, "top1"), "top1", 0.0, 1.0)
+    if summary.get("top5") is not None:
+        real(summary["top5"], "top5", 0.0, 1.0)
+    for key in ("train_seconds", "images_per_second"):
+        if summary.get(key) is not None:
+            real(summary[key], key, 0.0, 1e12)
+    integer(required(summary, "parameters"), "parameters", 0, 1 << 40)
+    integer(required(summary, "macs"), "macs", 0, 1 << 50)
+    sizes = mapping(required(summary, "size_bytes"), "size_bytes")
+    for bits in ("32", "8", "6"):
+        real(required(sizes, bits, "size_bytes."), f"size_bytes.{bits}", 0.0, 1e13)
+    return summary
+
+
 def _finished_summary(out: Path, trial: Trial) -> dict | None:
+    """The trial's summary when it finished; None when it has not (or its record is damaged: it then runs
+    again, resuming from its own checkpoints, which costs one evaluation)."""
+    from squeezekit._schema import read_document
+    from squeezekit.errors import WeightFileError
+
+    path = _trial_dir(out, trial) / TRIAL_FILE
+    if not path.is_file():
+        return None
     try:
-        return json.loads((_trial_dir(out, trial) / TRIAL_FILE).read_text())
-    except (OSError, ValueError):
+        return read_document(path, parse_trial_summary, "trial record")
+    except WeightFileError as error:
+        logger.warning(f"{error}; the trial runs again")
         return None
 
 
@@ -316,10 +347,14 @@ def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) ->
 
     cache = out / "epoch-estimate.json"
     if cache.is_file():
+        from squeezekit._schema import mapping, read_document, real, required
+        from squeezekit.errors import WeightFileError
+
         try:
-            return float(json.loads(cache.read_text())["seconds_per_epoch"])
-        except (ValueError, KeyError):
-            pass
+            return read_document(cache, lambda values: real(required(mapping(values, "estimate"), "seconds_per_epoch"),
+                                                            "seconds_per_epoch", 0.0, 1e9), "epoch estimate")
+        except WeightFileError:
+            pass  # measured again below
     import keras
 
     from squeezekit.data.sources import scan, splits_of
@@ -344,7 +379,9 @@ def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) ->
         model.train_on_batch(x, y)
         times.append(time.perf_counter() - start)
     seconds = sorted(times)[1] * math.ceil(len(files) / batch) * 1.15  # + input pipeline and validation
-    cache.write_text(json.dumps({"seconds_per_epoch": seconds}))
+    from squeezekit._resources import atomic_write_bytes
+
+    atomic_write_bytes(cache, json.dumps({"seconds_per_epoch": seconds}).encode())
     return seconds
 
 
@@ -353,5 +390,7 @@ def write_report(out: Path, report: dict) -> None:
     from squeezekit.reports import exploration_markdown, tradeoff_plot
 
     markdown, curves = exploration_markdown(report)
-    (out / "results.md").write_text(markdown)
+    from squeezekit._resources import atomic_write_bytes
+
+    atomic_write_bytes(out / "results.md", markdown.encode())
     tradeoff_plot(out / "tradeoff.png", curves, report)

@@ -133,7 +133,12 @@ def _keras_file(ref: ModelRef) -> KerasModel:
         warnings.warn(f"{ref.spec}: no {ref.path.name}.json beside it; assuming ImageNet labels and Caffe preprocessing")
         metadata = imagenet_metadata(ref.spec)
     stored = metadata.extra.get("config")
-    return KerasModel(model, metadata, SqueezeNetConfig.from_dict(stored) if stored else None, ref)
+    if stored:
+        from squeezekit._schema import parse_document
+        from squeezekit.formats.metadata import sidecar_path
+
+        config = parse_document(sidecar_path(ref.path), stored, SqueezeNetConfig.from_dict, "architecture config")
+    return KerasModel(model, metadata, config if stored else None, ref)
 
 
 def _weights(ref: ModelRef) -> ModelWeights:
@@ -151,7 +156,7 @@ def _weights(ref: ModelRef) -> ModelWeights:
 
         compressed = read_sqz(ref.path)
         return ModelWeights(ref.path.name, SqueezeNetConfig.from_dict(compressed.config), compressed.arrays(),
-                            sqz_metadata(compressed.metadata), ref)
+                            sqz_metadata(compressed.metadata, ref.path), ref)
     import keras
 
     from squeezekit.graph import fold_batch_norm

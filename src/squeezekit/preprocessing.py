@@ -40,7 +40,21 @@ def top_k(scores, k: int) -> np.ndarray:
 
 
 class ImageError(ValueError):
-    """An input file is not an image that can be decoded; the message says why."""
+    """An input file is not an image that can be decoded: ``str()`` is ``"PATH: REASON"``."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
+def why_unreadable(error: OSError | ImageError) -> str:
+    """Why a file could not be read, without its name (listings put the name first, once)."""
+    if isinstance(error, ImageError):
+        return error.reason
+    return error.strerror or str(error)
 
 
 def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
@@ -69,12 +83,20 @@ def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.n
                 image = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"{path}: refused as a decompression bomb ({error})") from None
+        raise ImageError(path, f"refused as a decompression bomb ({_reason(error, source)})") from None
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"{path}: not a readable image ({error})") from None
+        raise ImageError(path, f"not a readable image ({_reason(error, source)})") from None
     return resize_and_crop(rgb, preprocessing)
+
+
+def _reason(error: BaseException, source) -> str:
+    """Pillow's message without the file it names (ours names it once, first) or the repr of a stream."""
+    message = str(error)
+    for shown in (repr(os.fspath(source)), os.fspath(source)) if isinstance(source, (str, os.PathLike)) else (repr(source),):
+        message = message.replace(f" {shown}", "").replace(shown, "")
+    return message.strip() or type(error).__name__
 
 
 def _to_rgb(image):

@@ -129,5 +129,8 @@ def tradeoff_plot(path: Path, curves: dict, report: dict) -> None:
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    from squeezekit._outputs import staged
+
+    with staged(Path(path)) as partial:
+        figure.savefig(partial, dpi=120)
     plt.close(figure)

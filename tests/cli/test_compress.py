@@ -120,4 +120,4 @@ def test_unknown_model_and_damaged_sqz(tmp_path, capsys):
     bad = tmp_path / "bad.sqz"
     bad.write_bytes(b"\x89SQZ\r\n\x1a\n\x01\x00" + bytes(62))  # version 1, checksum wrong
     status, _, err = _run(capsys, "compress", bad, "-o", tmp_path / "y.sqz")
-    assert status == 1 and "checksum" in err
+    assert status == 2 and "checksum" in err

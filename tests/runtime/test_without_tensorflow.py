@@ -43,7 +43,7 @@ def test_pretrained_artefacts_were_built_without_tensorflow_and_are_reused(artef
     folder = artefacts.home / "artefacts"
     assert artefacts.default.parent == folder and artefacts.float32.parent == folder
     assert artefacts.float32.name.endswith("-float32.onnx")
-    check = json.loads(next(folder.glob("*-int8.check.json")).read_text())
+    check = json.loads(next(folder.glob("*-int8.onnx.record.json")).read_text())["report"]
     assert artefacts.default.name.endswith("-int8.onnx" if check["passed"] else "-float32.onnx")
     stamps = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
     # A second call finds them: no SQUEEZEKIT_DATA_DIR, no rebuild, no onnx (the builder) imported.

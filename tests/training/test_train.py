@@ -125,8 +125,9 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
             process.kill()
     assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] < 3
 
-    changed = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--epochs", "5", "--lr", "0.1")
-    assert changed.returncode == 2 and "--epochs 3 -> 5" in changed.stderr, changed.stderr[-1500:]
+    changed = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--epochs", "2", "--lr", "0.5")
+    assert changed.returncode == 2, changed.stderr[-1500:]
+    assert "--epochs 3 -> 2" in changed.stderr and "--lr 0.1 -> 0.5" in changed.stderr, changed.stderr[-1500:]
 
     result = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--lr", "0.1", "--json")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -135,6 +136,34 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
     model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
     steps_per_epoch = -(-72 // 16)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps_per_epoch
+
+
+def test_resume_with_more_epochs_extends_the_run_on_the_longer_schedule(tiny_cifar, tmp_path):
+    """--resume --epochs 3 on a finished 2-epoch run trains one more epoch, on the learning-rate schedule of
+    a 3-epoch run: at the extension point the rate is the one a run started with --epochs 3 had there."""
+    import csv
+
+    run = tmp_path / "run"
+    assert _train(tmp_path, "--data", tiny_cifar, "--epochs", "2", "--out", run).returncode == 0
+    extended = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--epochs", "3", "--json")
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert json.loads(extended.stdout.strip().splitlines()[-1])["epochs"] == 3
+    state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 3 and state["recipe"]["epochs"] == 3
+    with open(run / "history.csv") as handle:
+        history = list(csv.DictReader(handle))
+    assert [int(row["epoch"]) for row in history] == [0, 1, 2]
+    (line,) = [line for line in extended.stderr.splitlines() + extended.stdout.splitlines() if "extending the run" in line]
+    rate_at_extension = float(line.rsplit("rate ", 1)[1])
+
+    fresh = tmp_path / "fresh"
+    assert _train(tmp_path, "--data", tiny_cifar, "--epochs", "3", "--out", fresh).returncode == 0
+    with open(fresh / "history.csv") as handle:
+        fresh_history = list(csv.DictReader(handle))
+    # history's learning_rate is the rate after each epoch's last step: row 1 is the rate at step 2 * steps.
+    assert rate_at_extension == pytest.approx(float(fresh_history[1]["learning_rate"]), rel=1e-3)
+    assert float(history[1]["learning_rate"]) < 1e-6 < rate_at_extension  # the old schedule had ended at 0
+    assert float(history[2]["learning_rate"]) == pytest.approx(float(fresh_history[2]["learning_rate"]), abs=1e-6)
 
 
 def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path):

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work-dir", help="where exported artefacts go (default: a temporary folder)")
     parser.add_argument("--json", metavar="PATH", help="also write the full report as JSON here")
     parser.add_argument("--markdown", metavar="PATH", help="also write the Markdown table here")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing --json / --markdown files")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
         from squeezekit.runtime.engines import resolve_threads
 
         resolve_threads(args.threads)
+    from squeezekit._outputs import check_target
+
+    reports = [Path(p) for p in (args.json, args.markdown) if p]
+    for path in reports:  # before minutes of measuring, not after
+        check_target(path, overwrite=args.overwrite, kind="report file")
     settings = BenchSettings(
         model=args.model, engines=args.engines, batch_sizes=batch_sizes, threads=args.threads,
         input_size=args.input_size, repeats=args.repeats, warmup=max(5, args.repeats // 10), images=args.images,
@@ -61,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     report = run_bench(settings, log=lambda message: print(message, file=sys.stderr, flush=True))
     table = bench_markdown(report)
     print(table)
+    from squeezekit._resources import atomic_write_bytes
+
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        atomic_write_bytes(Path(args.json), json.dumps(report, indent=1).encode())
     if args.markdown:
-        Path(args.markdown).write_text(table)
+        atomic_write_bytes(Path(args.markdown), table.encode())
     return 0

@@ -1,17 +1,22 @@
 """The ``squeezekit`` command: one thin module per subcommand, heavy imports inside the handlers.
 
-Exit status: 0 success, 1 the work failed (a file failed its check, a run broke), 2 bad usage or
-input (unknown model, impossible metaparameter, missing file), 130 interrupted.
+Exit status: 0 success, 1 the work failed (a file failed its check, a run broke, a download, a full
+disk), 2 bad usage or input (unknown model, impossible metaparameter, missing, damaged or ill-typed
+file: the same in every command), 130 interrupted. Errors are one line on stderr; TensorFlow's
+start-up chatter is silenced unless ``--verbose``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import sys
 
 from squeezekit import __version__
+from squeezekit.cli._stderr import filtered_stderr
 
 # Subcommand name -> module in squeezekit.cli with `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
@@ -37,17 +42,46 @@ def build_parser() -> argparse.ArgumentParser:
         prog="squeezekit",
         description="SqueezeNet for Keras 3: architectures, pretrained ImageNet weights, evaluation.",
         epilog="Run 'squeezekit COMMAND --help' for a command's options. Exit status: 0 success, "
-        "1 the work failed, 2 bad usage or input.",
+        "1 the work failed, 2 bad usage or input (including a damaged or ill-typed file).",
     )
     parser.add_argument("--version", action="version", version=f"squeezekit {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help="show the libraries' own log lines (TensorFlow's start-up messages, warnings)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"squeezekit.cli.{module_name}")
-        sub = subparsers.add_parser(name, help=help_text, description=module.__doc__,
+        sub = subparsers.add_parser(name, help=help_text, description=module.__doc__, parents=[common],
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
     return parser
+
+
+def _quiet_libraries() -> None:
+    """Silence what TensorFlow and its companions log at start-up through their own switches, set before
+    the handlers import them (lazily); what these cannot reach, ``filtered_stderr`` drops."""
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ["GRPC_VERBOSITY"] = "ERROR"
+    import warnings
+
+    for name in ("absl", "tensorflow", "h5py", "jax._src.xla_bridge"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="tensorflow|keras|tf_keras|absl|google")
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for an error: a path under the cache says it is the cache and how to move it."""
+    from squeezekit._resources import HOME_VARIABLE, cache_dir
+
+    from squeezekit._outputs import one_line
+
+    message = one_line(str(error).strip())
+    cache = str(cache_dir())
+    if cache in message and HOME_VARIABLE not in message:
+        message += (f" ({cache} is squeezekit's cache: deleting the file there makes squeezekit rebuild it; "
+                    f"set {HOME_VARIABLE} to use another folder)")
+    return message
 
 
 def option_name(parameter: str) -> str:
@@ -56,32 +90,55 @@ def option_name(parameter: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # TensorFlow's C++ start-up chatter buries the output of a command-line tool.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
-    from squeezekit.errors import ParameterError, TrialsFailedError, WeightFileError
+    if not args.verbose:
+        _quiet_libraries()
+    _log_to_stderr(args.verbose)
+    with contextlib.nullcontext() if args.verbose else filtered_stderr():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from squeezekit.errors import DownloadError, ParameterError, TrialsFailedError
+
+    def fail(error: BaseException, status: int) -> int:
+        print(f"squeezekit {args.command}: error: {describe_error(error)}", file=sys.stderr)
+        return status
 
     try:
         return args.handler(args)
     except ParameterError as error:  # the library names its parameters; the command line has options
         print(f"squeezekit {args.command}: error: {error.render(option_name)}", file=sys.stderr)
         return EXIT_USAGE
-    except (WeightFileError, TrialsFailedError) as error:
-        print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
-        print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except (DownloadError, TrialsFailedError) as error:
+        return fail(error, EXIT_FAILED)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as error:  # WeightFileError included
+        return fail(error, EXIT_USAGE)
     except OSError as error:  # a full disk, a permission: the work failed, the message says where
-        print(f"squeezekit {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(error, EXIT_FAILED)
     except KeyboardInterrupt:
         print(f"squeezekit {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+class _LogLine(logging.Handler):
+    """squeezekit's own log lines (a cache rebuilt, a trial rerun): one plain line each on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from squeezekit._outputs import one_line
+
+        print(f"squeezekit: {one_line(record.getMessage())}", file=sys.stderr)
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    logger = logging.getLogger("squeezekit")
+    if not any(isinstance(handler, _LogLine) for handler in logger.handlers):
+        logger.addHandler(_LogLine())
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -35,10 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from squeezekit.cli.main import UsageError
-    from squeezekit.errors import WeightFileError
+    from squeezekit._outputs import one_line
     from squeezekit.opener import open_model
     from squeezekit.runtime import expand_inputs
 
@@ -59,21 +56,16 @@ def run(args: argparse.Namespace) -> int:
         files += [str(path) for path in sample_images()]
     if not files and problems and len(problems) == len(args.inputs):
         raise ValueError("; ".join(p.error for p in problems))
-    try:
-        classifier = open_model(args.model, purpose="squeezekit predict", threads=args.threads)
-    except WeightFileError as error:
-        if not Path(args.model).exists():
-            raise  # a damaged pretrained artefact or weights: the work failed (1)
-        raise UsageError(str(error)) from None  # the model file given is not one we can use (2)
+    classifier = open_model(args.model, purpose="squeezekit predict", threads=args.threads)
     failed = 0
     for result in [*problems, *classifier.classify(files, top_k=args.top_k, batch_size=args.batch_size)]:
         if args.json:
             print(json.dumps(result.to_dict()), flush=True)
         elif result.error is None:
             labels = ", ".join(f"{name} ({probability:.3f})" for _, name, probability in result.top)
-            print(f"{result.file}: {labels}", flush=True)
+            print(f"{one_line(result.file)}: {labels}", flush=True)
         if result.error is not None:
             failed += 1
             if not args.json:
-                print(f"squeezekit predict: {result.error}", file=sys.stderr)
+                print(f"squeezekit predict: {one_line(result.error)}", file=sys.stderr)
     return 1 if failed else 0

@@ -12,7 +12,10 @@ Options given explicitly override the recipe, and the metaparameter options (--b
 metadata, ready for 'squeezekit evaluate' and 'squeezekit export'), checkpoints/ written atomically
 every epoch, history.csv, metrics.json, curves.png and confusion.png. --resume continues the last
 complete checkpoint with its optimizer state and schedule position, and with the run's own settings:
-options left out come from the run, options given must agree with it.
+options left out come from the run, options given must agree with it. The exception is a larger
+--epochs N, which extends the run: the optimizer carries on from its current step (momentum and step
+count kept) on the learning-rate schedule of an N-epoch run, so the rate jumps to where that longer
+decay stands at this step and reaches 0 at epoch N (see docs/training.md).
 
 Several devices: --distribute mirrored (TensorFlow, all local GPUs), multiworker (TensorFlow, hosts
 from TF_CONFIG), or with KERAS_BACKEND=jax any --distribute value uses keras.distribution.DataParallel
@@ -39,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", help="separate validation folder or zip (same classes)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="held-out share when there is no validation split (default: %(default)s)")
     parser.add_argument("--recipe", default="cifar", choices=["paper", "cifar", "finetune"], help="training recipe (default: %(default)s)")
-    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--epochs", type=int, help="epochs in all (with --resume, a larger value extends the run)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--schedule", choices=["poly", "cosine"])

@@ -3,6 +3,7 @@
 Small datasets (CIFAR-10's 60,000 32x32 photos are 184 MB decoded; 5,000 Imagenette photos at 224 are
 750 MB) fit in memory, and decoding JPEGs again every epoch would keep two cores busy with nothing
 else. Files that cannot be decoded are skipped; their names and reasons are kept for the run's log.
+The cache heals (``squeezekit._cache``): a damaged or altered copy is decoded again once.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -45,24 +47,38 @@ def _cache_key(files: LabelledFiles, size: int) -> str:
 def decode_all(files: LabelledFiles, size: int, *, cache: bool = True, desc: str = "decoding") -> DecodedImages:
     """Every image resized (shorter side) and center-cropped to ``size`` x ``size``, as uint8 RGB."""
     from squeezekit._progress import progress_bar
-    from squeezekit._resources import atomic_write_bytes, cache_dir
-    from squeezekit.preprocessing import ImageError, load_image
+    from squeezekit._resources import cache_dir
+    from squeezekit.preprocessing import ImageError, load_image, why_unreadable
 
-    path = cache_dir() / "datasets" / f"{_cache_key(files, size)}.npz"
-    if cache and path.is_file():
+    key = _cache_key(files, size)
+    if cache:
+        from squeezekit._cache import cached_file
+
+        built = []
+
+        def build(path):
+            built.append(decode_all(files, size, cache=False, desc=desc))
+            buffer = io.BytesIO()
+            np.savez(buffer, images=built[0].images, labels=built[0].labels, skipped=json.dumps(built[0].skipped))
+            path.write_bytes(buffer.getvalue())
+
+        path, _ = cached_file(cache_dir() / "datasets" / f"{key}.npz", f"decoded images {key}", build,
+                              what="cache of decoded images")
+        if built:
+            return built[0]
         try:
             with np.load(path, allow_pickle=False) as stored:
                 skipped = [tuple(item) for item in json.loads(str(stored["skipped"]))]
                 return DecodedImages(stored["images"], stored["labels"], list(files.class_names), skipped)
-        except (OSError, ValueError, KeyError):
-            pass  # rebuilt below
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # changed since its checksum was read
+            return decode_all(files, size, cache=False, desc=desc)
     preprocessing = Preprocessing(resize=size, crop=size, mean=(0.0, 0.0, 0.0))
 
     def load(index: int):
         try:
             return load_image(io.BytesIO(files.read(index)), preprocessing), None
         except (ImageError, OSError) as error:
-            return None, str(error).replace("<stream>: ", "")
+            return None, why_unreadable(error)
 
     images = np.empty((len(files), size, size, 3), np.uint8)
     keep = np.zeros(len(files), bool)
@@ -80,11 +96,4 @@ def decode_all(files: LabelledFiles, size: int, *, cache: bool = True, desc: str
     if not keep.any():
         raise ValueError(f"{files.source}: none of the {len(files)} files could be decoded as an image")
     decoded = DecodedImages(images[keep], np.asarray(files.labels, np.int32)[keep], list(files.class_names), skipped)
-    if cache:
-        buffer = io.BytesIO()
-        np.savez(buffer, images=decoded.images, labels=decoded.labels, skipped=json.dumps(skipped))
-        try:
-            atomic_write_bytes(path, buffer.getvalue())
-        except OSError:
-            pass  # a full or read-only cache only costs time
     return decoded

@@ -14,10 +14,16 @@ from squeezekit.runtime.check import DEFAULT_THRESHOLDS, CheckReport, compare, p
 FORMATS = {"litert": ".tflite", "onnx": ".onnx", "saved_model": ""}
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 _KINDS = {"litert": "LiteRT model", "onnx": "ONNX model", "saved_model": "SavedModel"}
-_IS_SAME_KIND = {
-    "litert": lambda p: p.is_file(), "onnx": lambda p: p.is_file(),
-    "saved_model": lambda p: p.is_dir() and (p / "saved_model.pb").is_file(),
-}
+# What a SavedModel folder holds; a folder with anything else in it is the user's, even with --overwrite.
+_SAVED_MODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
+
+
+def _is_saved_model(path: Path) -> bool:
+    return (path.is_dir() and not path.is_symlink() and (path / "saved_model.pb").is_file()
+            and all(child.name in _SAVED_MODEL_ENTRIES for child in path.iterdir()))
+
+
+_IS_SAME_KIND = {"litert": lambda p: p.is_file(), "onnx": lambda p: p.is_file(), "saved_model": _is_saved_model}
 _SUPPORTED = {
     "litert": ("none", "float16", "dynamic", "int8"),
     "onnx": ("none", "dynamic", "int8"),
@@ -86,7 +92,7 @@ def export_model(
     target and moved into place only once it passed, so an existing file survives any failure; an
     existing target is replaced only with ``overwrite`` (a folder only when it is a SavedModel).
     """
-    from squeezekit.formats.metadata import write_sidecar
+    from squeezekit.formats.metadata import sidecar_path, write_sidecar
     from squeezekit.opener import open_model
     from squeezekit.runtime.calibration import calibration_images
 
@@ -96,23 +102,31 @@ def export_model(
         raise ParameterError(f"Expected {{min_agreement}} in [0, 1]. Received: {{min_agreement}}={min_agreement}")
     path = _output_path(model, format, quantize, output)
     check_target(path, overwrite=overwrite, kind=_KINDS[format], is_same_kind=_IS_SAME_KIND[format])
+    if format == "saved_model":
+        check_target(sidecar_path(path), overwrite=overwrite, kind="model metadata file")
     opened = open_model(model, "keras", purpose="squeezekit export", input_size=input_size)
     preprocessing = opened.metadata.preprocessing
     calibration_set = calibration_images(calibration, preprocessing, count=calibration_count)
     check_set = calibration_images(check, preprocessing, count=calibration_count) if check else calibration_set
     reference = predict_in_batches(opened.model.predict_on_batch, check_set)
     metadata = _artefact_metadata(opened, model, format, quantize)
-    staged = staging_path(path)
+    staged, staged_sidecar = staging_path(path), None
     try:
         _write_artefact(opened, staged, format, quantize, calibration_set, metadata)
         candidate = predict_in_batches(_runner(staged, format, metadata.extra.get("outputs")), check_set)
         report = compare(reference, candidate, threshold)
         if not report.passed:
             path = failed_path(path)  # the good file at the target, if any, stays
+        if format == "saved_model":  # its metadata file (X.json for X), staged before the model moves in
+            staged_sidecar = write_sidecar(staging_path(path), metadata)
         publish(staged, path)
+        if staged_sidecar is not None:
+            publish(staged_sidecar, sidecar_path(path))
     finally:
         discard(staged)
-    metadata_path = write_sidecar(path, metadata) if format == "saved_model" else None
+        if staged_sidecar is not None:
+            discard(staged_sidecar)
+    metadata_path = sidecar_path(path) if format == "saved_model" else None
     return ExportResult(path, format, quantize, _directory_size(path), report, metadata_path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 
 METADATA_NAME = "squeezekit"
 _FILE_IDENTIFIER = b"TFL3"
@@ -26,15 +27,20 @@ def read_litert_metadata(path: str | os.PathLike) -> dict | None:
     with open(path, "rb") as handle:
         data = handle.read()
     schema = _schema()
-    try:
+    try:  # the flatbuffer accessors fail in many ways on a damaged file; LiteRT itself rejects it
         model = schema.Model.GetRootAs(data, 0)
+        stored = None
         for i in range(model.MetadataLength()):
             entry = model.Metadata(i)
             if entry.Name() == METADATA_NAME.encode():
-                return json.loads(model.Buffers(entry.Buffer()).DataAsNumpy().tobytes())
-    except (IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError):
+                stored = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    except (IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError, struct.error):
         return None
-    return None
+    if stored is None:
+        return None
+    from squeezekit._schema import decode_json
+
+    return decode_json(path, stored, "squeezekit metadata in the model")
 
 
 def write_litert_metadata(path: str | os.PathLike, metadata: dict) -> None:

@@ -15,6 +15,10 @@ from pathlib import Path
 from squeezekit.config import CAFFE_PREPROCESSING, Preprocessing
 
 
+METADATA_VERSION = 1
+MAX_LABELS = 100_000  # ImageNet-21k has 21,841 classes
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     labels: tuple[tuple[str, str], ...]  # (class id, human name) in output order
@@ -31,19 +35,32 @@ class ModelMetadata:
         from squeezekit import __version__
 
         return {
-            "format": "squeezekit-model-metadata", "version": 1, "squeezekit_version": __version__,
+            "format": "squeezekit-model-metadata", "version": METADATA_VERSION, "squeezekit_version": __version__,
             "labels": [list(label) for label in self.labels], "label_set": self.label_set,
             "preprocessing": self.preprocessing.to_dict(), "source": self.source, "extra": self.extra,
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelMetadata":
+        """Metadata as read back from a file; every field is checked (``_schema.FieldError`` names it)."""
+        from squeezekit._schema import FieldError, integer, mapping, required, sequence, text
+
+        values = mapping(values, "metadata")
         if values.get("format") != "squeezekit-model-metadata":
-            raise ValueError("not a squeezekit model metadata file")
+            raise FieldError("format", "is not 'squeezekit-model-metadata': not squeezekit's model metadata")
+        if "version" in values and integer(values["version"], "version", 0, 1 << 30) > METADATA_VERSION:
+            raise FieldError("version", f"is {values['version']}: written by a newer squeezekit (this one reads "
+                             f"version {METADATA_VERSION})")
+        labels = []
+        for pair in sequence(required(values, "labels"), "labels", min_length=1, max_length=MAX_LABELS):
+            pair = sequence(pair, "labels[]", min_length=2, max_length=2)
+            labels.append((text(pair[0], "labels[][0]", 1000), text(pair[1], "labels[][1]", 1000)))
         return cls(
-            labels=tuple((str(a), str(b)) for a, b in values["labels"]),
-            preprocessing=Preprocessing.from_dict(values["preprocessing"]),
-            source=values.get("source", ""), label_set=values.get("label_set", ""), extra=values.get("extra", {}),
+            labels=tuple(labels),
+            preprocessing=Preprocessing.from_dict(required(values, "preprocessing")),
+            source=text(values.get("source", ""), "source"),
+            label_set=text(values.get("label_set", ""), "label_set", 100),
+            extra=mapping(values.get("extra", {}), "extra"),
         )
 
 
@@ -61,13 +78,13 @@ def write_sidecar(model_path: str | os.PathLike, metadata: ModelMetadata) -> Pat
 
 
 def read_sidecar(model_path: str | os.PathLike) -> ModelMetadata | None:
+    """The metadata file beside a model, checked; None when there is none."""
+    from squeezekit._schema import read_document
+
     path = sidecar_path(model_path)
     if not path.is_file():
         return None
-    try:
-        return ModelMetadata.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ValueError(f"{path}: unreadable model metadata ({error})") from None
+    return read_document(path, ModelMetadata.from_dict, "model metadata")
 
 
 def imagenet_metadata(source: str, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> ModelMetadata:

@@ -103,10 +103,9 @@ class Classifier:
 def engine_metadata(engine, path: Path) -> ModelMetadata:
     """The metadata an engine's model carries, else the JSON file beside it; checked against the model."""
     if engine.metadata is not None:
-        try:
-            metadata = ModelMetadata.from_dict(engine.metadata)
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise WeightFileError(path, f"unreadable squeezekit metadata in the model ({error!r})") from None
+        from squeezekit._schema import parse_document
+
+        metadata = parse_document(path, engine.metadata, ModelMetadata.from_dict, "squeezekit metadata in the model")
     else:
         metadata = read_sidecar(path)
         if metadata is None:

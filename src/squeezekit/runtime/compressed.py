@@ -8,14 +8,18 @@ import os
 from squeezekit.formats.metadata import ModelMetadata
 
 
-def sqz_metadata(stored: dict) -> ModelMetadata:
-    """The model metadata of a ``.sqz`` header; ImageNet labels are resolved from the class list."""
-    stored = dict(stored)
-    if stored.get("label_set") == "imagenet-1k" and not stored.get("labels"):
-        from squeezekit.labels import imagenet_labels
+def sqz_metadata(stored: dict, source: str | os.PathLike = "<.sqz header>") -> ModelMetadata:
+    """The model metadata of a ``.sqz`` header, checked; ImageNet labels are resolved from the class list."""
+    from squeezekit._schema import parse_document
 
-        stored["labels"] = [list(label) for label in imagenet_labels()]
-    return ModelMetadata.from_dict(stored)
+    def parse(values):
+        if isinstance(values, dict) and values.get("label_set") == "imagenet-1k" and not values.get("labels"):
+            from squeezekit.labels import imagenet_labels
+
+            values = {**values, "labels": [list(label) for label in imagenet_labels()]}
+        return ModelMetadata.from_dict(values)
+
+    return parse_document(source, stored, parse, "model metadata in the header")
 
 
 def onnx_bytes(config: dict, arrays: dict, metadata: dict | None = None) -> bytes:
@@ -33,6 +37,6 @@ def open_sqz(path: str | os.PathLike, threads: int | None = None):
     from squeezekit.runtime.engines import OnnxEngine
 
     compressed = read_sqz(path)
-    metadata = sqz_metadata(compressed.metadata)
+    metadata = sqz_metadata(compressed.metadata, path)
     engine = OnnxEngine(onnx_bytes(compressed.config, compressed.arrays(), metadata.to_dict()), threads)
     return engine, metadata

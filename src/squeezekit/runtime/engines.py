@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -70,10 +69,9 @@ class OnnxEngine:
         self.output_shape = tuple(self.session.get_outputs()[0].shape)
         self.threads = options.intra_op_num_threads
         stored = self.session.get_modelmeta().custom_metadata_map.get("squeezekit")
-        try:
-            self.metadata = json.loads(stored) if stored else None
-        except ValueError as error:
-            raise WeightFileError(source, f"unreadable squeezekit metadata in the model ({error})") from None
+        from squeezekit._schema import decode_json
+
+        self.metadata = decode_json(source, stored, "squeezekit metadata in the model") if stored else None
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]

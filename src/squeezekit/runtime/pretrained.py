@@ -3,7 +3,8 @@
 The converted weights (numpy) become an ONNX graph (``onnx``), which ONNX Runtime's own tools quantise
 to int8 with calibration images; the int8 model is used only if it agrees with the float32 one
 (top-1 agreement at least ``INT8_THRESHOLD`` on the calibration images), else the float32 model is. Both are cached in
-``SQUEEZEKIT_HOME/artefacts``, keyed by the weights' checksum.
+``SQUEEZEKIT_HOME/artefacts``, keyed by the weights' checksum, each with its record (``squeezekit._cache``):
+a damaged or stale artefact is rebuilt once; the int8 check report lives in the int8 model's record.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from squeezekit._resources import atomic_write_bytes, cache_dir
+from squeezekit._cache import cached_file
+from squeezekit._resources import cache_dir
 from squeezekit.runtime.check import DEFAULT_THRESHOLDS
 
 INT8_THRESHOLD = DEFAULT_THRESHOLDS["int8"]
@@ -31,7 +33,6 @@ def runtime_metadata(entry, precision: str, check: dict | None = None) -> dict:
 
 
 def build_fp32(entry, path: Path) -> Path:
-
     from squeezekit.registry import get_preset
     from squeezekit.formats.onnx import build_onnx_model
     from squeezekit.weights.convert import pretrained_arrays
@@ -40,7 +41,7 @@ def build_fp32(entry, path: Path) -> Path:
     model = build_onnx_model(
         config, pretrained_arrays(entry), input_size=entry.input_shape[:2], metadata=runtime_metadata(entry, "float32")
     )
-    atomic_write_bytes(path, model.SerializeToString())
+    path.write_bytes(model.SerializeToString())
     return path
 
 
@@ -64,17 +65,8 @@ def build_int8(entry, fp32_path: Path, path: Path) -> tuple[Path, dict]:
         from onnx import helper
 
         helper.set_model_props(model, {"squeezekit": json.dumps(runtime_metadata(entry, "int8", report.to_dict()))})
-        atomic_write_bytes(path, model.SerializeToString())
+        path.write_bytes(model.SerializeToString())
     return path, report.to_dict()
-
-
-def _read_verdict(path: Path) -> dict | None:
-    """The cached int8 check report; None (rebuild) when missing or damaged."""
-    try:
-        report = json.loads(path.read_text())
-        return report if isinstance(report, dict) and isinstance(report.get("passed"), bool) else None
-    except (OSError, ValueError):
-        return None
 
 
 def pretrained_artefact(name: str, precision: str = "auto") -> Path:
@@ -82,25 +74,22 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
 
     ``precision`` is "float32", "int8", or "auto": int8 when it passed its check, else float32.
     """
+    from squeezekit import __version__
     from squeezekit.registry import get_pretrained
 
     if precision not in ("auto", "float32", "int8"):
         raise ValueError(f"Expected precision 'auto', 'float32' or 'int8'. Received: {precision!r}")
     entry = get_pretrained(name)
     stem = f"{entry.name}-{entry.checksum[:12]}"
-    folder = _artefact_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    fp32 = folder / f"{stem}-float32.onnx"
-    if not fp32.is_file():
-        build_fp32(entry, fp32)
+    built_from = f"{entry.name} {entry.checksum} squeezekit {__version__}"
+    fp32, _ = cached_file(_artefact_dir() / f"{stem}-float32.onnx", f"float32 ONNX of {built_from}",
+                          lambda path: build_fp32(entry, path) and None, what="float32 ONNX model")
     if precision == "float32":
         return fp32
-    int8, verdict_file = folder / f"{stem}-int8.onnx", folder / f"{stem}-int8.check.json"
-    report = _read_verdict(verdict_file)
-    if report is None or (report["passed"] and not int8.is_file()):
-        int8, report = build_int8(entry, fp32, int8)
-        atomic_write_bytes(verdict_file, json.dumps(report).encode())
-    if report["passed"] and int8.is_file():
+    int8, report = cached_file(_artefact_dir() / f"{stem}-int8.onnx", f"int8 ONNX of {built_from}",
+                               lambda path: build_int8(entry, fp32, path)[1], what="int8 ONNX model",
+                               valid_report=lambda report: isinstance(report.get("passed"), bool))
+    if report["passed"]:
         return int8
     if precision == "int8":
         raise ValueError(f"{name}: the int8 model failed its check ({report}); use float32")

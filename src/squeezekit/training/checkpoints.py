@@ -50,16 +50,44 @@ def _write_json_atomically(path: Path, data: dict) -> None:
         raise CheckpointError(f"could not write {path} ({error.strerror or error}); the previous one is intact") from None
 
 
+def parse_state(values) -> dict:
+    """A run's ``state.json``, every field checked (see ``squeezekit._schema``)."""
+    from squeezekit._schema import FieldError, file_name, integer, mapping, real, required, sequence, text
+
+    state = mapping(values, "state")
+    file_name(required(state, "checkpoint"), "checkpoint")
+    integer(required(state, "epoch"), "epoch", 0, 1 << 20)
+    mapping(required(state, "config"), "config")
+    for name in sequence(required(state, "class_names"), "class_names", min_length=1, max_length=100_000):
+        text(name, "class_names[]", 1000)
+    if "recipe" in state:
+        recipe = mapping(state["recipe"], "recipe")
+        if "epochs" in recipe:
+            integer(recipe["epochs"], "recipe.epochs", 1, 1 << 20)
+    for key in ("best_epoch", "seed"):
+        if state.get(key) is not None:
+            integer(state[key], key, 0, 1 << 32)
+    for key in ("best_val_accuracy", "train_seconds"):
+        if key in state:
+            real(state[key], key, -1.0, 1e12)
+    if "arch" in state:
+        text(state["arch"], "arch", 200)
+    if "checkpoint" in state and not str(state["checkpoint"]).endswith(".keras"):
+        raise FieldError("checkpoint", f"must name a .keras file, not {state['checkpoint']!r}")
+    return state
+
+
 def read_state(run_dir: Path) -> dict | None:
+    """The run's checkpoint state, checked; None when the run has none."""
+    from squeezekit._schema import read_document
+    from squeezekit.errors import WeightFileError
+
     path = run_dir / "checkpoints" / STATE_FILE
     if not path.is_file():
         return None
-    try:
-        state = json.loads(path.read_text())
-    except ValueError as error:
-        raise ValueError(f"{path}: unreadable checkpoint state ({error})") from None
+    state = read_document(path, parse_state, "checkpoint state")
     if not (run_dir / "checkpoints" / state["checkpoint"]).is_file():
-        raise ValueError(f"{path}: names {state['checkpoint']}, which is missing")
+        raise WeightFileError(path, f"names {state['checkpoint']}, which is missing")
     return state
 
 

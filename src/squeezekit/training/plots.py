@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from squeezekit._outputs import staged
+
 
 def _pyplot():
     import matplotlib
@@ -34,7 +36,8 @@ def plot_curves(history: list[dict], path: Path) -> None:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with staged(Path(path)) as partial:
+        figure.savefig(partial, dpi=100)
     plt.close(figure)
 
 
@@ -56,5 +59,6 @@ def plot_confusion(confusion: np.ndarray, class_names: list[str], path: Path) ->
     axis.set(xlabel="predicted", ylabel="true", title="validation confusion matrix (row-normalised colour)")
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    with staged(Path(path)) as partial:
+        figure.savefig(partial, dpi=100)
     plt.close(figure)

@@ -76,6 +76,37 @@ RECIPES = {
 }
 
 
+def parse_recipe(values, base: Recipe) -> Recipe:
+    """The recipe a run saved in its ``state.json``, every field checked; fields it lacks come from ``base``."""
+    from squeezekit._schema import FieldError, choice, integer, mapping, real, text
+    from squeezekit.data.pipeline import AUGMENTATIONS
+
+    values = mapping(values, "recipe")
+    checks = {
+        "name": lambda v, f: text(v, f, 100),
+        "epochs": lambda v, f: integer(v, f, 1, 1 << 20),
+        "batch_size": lambda v, f: integer(v, f, 1, 1 << 16),
+        "gradient_accumulation": lambda v, f: integer(v, f, 1, 1 << 10),
+        "store_size": lambda v, f: integer(v, f, 1, 4096),
+        "freeze_backbone_epochs": lambda v, f: integer(v, f, 0, 1 << 20),
+        "optimizer": lambda v, f: choice(v, f, ("sgd", "adamw")),
+        "schedule": lambda v, f: choice(v, f, ("poly", "cosine")),
+        "augmentation": lambda v, f: choice(v, f, AUGMENTATIONS),
+        "init": lambda v, f: choice(v, f, (None, "imagenet")),
+        "learning_rate": lambda v, f: real(v, f, 0.0, 1e3),
+        "weight_decay": lambda v, f: real(v, f, 0.0, 1e3),
+        "label_smoothing": lambda v, f: real(v, f, 0.0, 1.0),
+        "warmup_epochs": lambda v, f: real(v, f, 0.0, 1 << 20),
+        "backbone_lr_factor": lambda v, f: real(v, f, 0.0, 1e3),
+        "arch_overrides": lambda v, f: mapping(v, f),
+        "preprocessing": lambda v, f: Preprocessing.from_dict(v),
+    }
+    unknown = sorted(set(values) - set(checks))
+    if unknown:
+        raise FieldError(f"recipe.{unknown[0]}", "is not a recipe field")
+    return base.replace(**{key: checks[key](value, f"recipe.{key}") for key, value in values.items()})
+
+
 def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}. Expected one of {sorted(RECIPES)}")

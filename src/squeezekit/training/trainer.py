@@ -8,7 +8,6 @@ RUN_DIR holds ``best.keras`` and ``last.keras`` (each with its metadata JSON bes
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import math
@@ -75,20 +74,26 @@ def _explicit_recipe_changes(settings: TrainSettings) -> dict:
 
 def _resumed_recipe(state: dict, settings: TrainSettings, recipe: Recipe, run_dir: Path) -> Recipe:
     """--resume continues a run with the recipe it started with (its optimizer state and schedule are
-    built for it): options left out come from the run, options given again must agree with it."""
+    built for it): options left out come from the run, options given again must agree with it. The one
+    exception is a larger --epochs, which extends the run (see ``_extend_schedule``)."""
     saved = state.get("recipe")
     if not saved:
         return recipe
-    from squeezekit.config import Preprocessing
+    from squeezekit._schema import parse_document
+    from squeezekit.training.checkpoints import STATE_FILE
+    from squeezekit.training.recipes import parse_recipe
 
-    known = {f.name for f in dataclasses.fields(Recipe)} - {"preprocessing", "arch_overrides"}
-    resumed = recipe.replace(**{k: v for k, v in saved.items() if k in known},
-                             preprocessing=Preprocessing.from_dict(saved["preprocessing"]))
+    resumed = parse_document(run_dir / "checkpoints" / STATE_FILE, saved, lambda values: parse_recipe(values, recipe),
+                             "checkpoint state")
+    changes = _explicit_recipe_changes(settings)
+    if changes.get("epochs", resumed.epochs) > resumed.epochs:
+        resumed = resumed.replace(epochs=changes.pop("epochs"))
     conflicts = [f"--{_RECIPE_OPTIONS[key].replace('_', '-')} {getattr(resumed, key)} -> {value}"
-                 for key, value in _explicit_recipe_changes(settings).items() if getattr(resumed, key) != value]
+                 for key, value in changes.items() if getattr(resumed, key) != value]
     if conflicts:
         raise ValueError(f"--resume continues {run_dir} with the settings it started with and cannot change them "
-                         f"({'; '.join(conflicts)}); train in a new --out for other settings")
+                         f"({'; '.join(conflicts)}; only a larger --epochs extends a run); train in a new --out "
+                         "for other settings")
     return resumed
 
 
@@ -183,6 +188,21 @@ def _optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
         return keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=recipe.weight_decay or None,
                                     gradient_accumulation_steps=accumulation)
     return keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay, gradient_accumulation_steps=accumulation)
+
+
+def _extend_schedule(model, phase_recipe: Recipe, steps_per_epoch: int, first: int, last: int, planned: int, log) -> None:
+    """``--resume --epochs N`` on a run planned for fewer epochs: the optimizer (its momentum, its step
+    count) carries on, and its learning-rate schedule becomes the one this phase would have had had the run
+    been started with N epochs. The rate at the current step is read off that longer schedule, so a
+    cosine or linear decay that had nearly reached 0 rises to where the longer decay stands at this
+    step, then decays to 0 at epoch N. Warm-up, being at the start, is unchanged."""
+    import keras
+
+    step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    model.optimizer.learning_rate = _schedule(phase_recipe, steps_per_epoch, last - first)
+    rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    log(f"extending the run from {planned} to {phase_recipe.epochs} epochs: the learning-rate schedule is that "
+        f"of a {phase_recipe.epochs}-epoch run, now at step {step} with rate {rate:.4g}")
 
 
 def _jit_compile(setting):
@@ -355,9 +375,14 @@ def _run_state(state: dict | None, settings: TrainSettings, recipe: Recipe, conf
     return state
 
 
+
 def _record_skipped(run_dir: Path, skipped: list[tuple[str, str]], log) -> None:
     if skipped:
-        (run_dir / "skipped.txt").write_text("".join(f"{name}\t{reason}\n" for name, reason in skipped))
+        from squeezekit._outputs import one_line
+        from squeezekit._resources import atomic_write_bytes
+
+        lines = "".join(f"{one_line(name)}\t{one_line(reason)}\n" for name, reason in skipped)
+        atomic_write_bytes(run_dir / "skipped.txt", lines.encode("utf-8", "backslashreplace"))
         log(f"skipped {len(skipped)} unreadable file(s); their names are in {run_dir / 'skipped.txt'}")
 
 
@@ -392,16 +417,24 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
     strategy = _strategy(settings.distribute)
     steps_per_epoch = math.ceil(n_train / recipe.batch_size)
     start_epoch = state.get("epoch", 0)
+    planned = state.get("recipe", {}).get("epochs", recipe.epochs)  # less than recipe.epochs: an extended run
+    if "recipe" in state:
+        state["recipe"] = {**state["recipe"], "epochs": recipe.epochs}  # saved with the next checkpoint
     history_path = run_dir / "history.csv"
     model = None
     for first, last, backbone_trainable in _phases(recipe):
         if last <= first or start_epoch >= last:
             continue
+        phase_recipe = recipe
+        if backbone_trainable and recipe.init:  # pretrained filters train at the lower rate
+            phase_recipe = recipe.replace(learning_rate=recipe.learning_rate * recipe.backbone_lr_factor)
         with strategy.scope() if strategy is not None else nullcontext():
             if start_epoch > first and model is None:
                 # Mid-phase: the checkpoint holds this phase's optimizer state and schedule position.
                 model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
                 log(f"resuming after epoch {start_epoch} from {state['checkpoint']}")
+                if planned != recipe.epochs:
+                    _extend_schedule(model, phase_recipe, steps_per_epoch, first, last, planned, log)
             else:
                 if model is None:
                     model = build_model(config, recipe, settings, classes)
@@ -409,9 +442,6 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
                         loaded = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
                         model.set_weights(loaded.get_weights())
                 _set_backbone_trainable(model, backbone_trainable)
-                phase_recipe = recipe
-                if backbone_trainable and recipe.init:  # pretrained filters train at the lower rate
-                    phase_recipe = recipe.replace(learning_rate=recipe.learning_rate * recipe.backbone_lr_factor)
                 _compile(model, phase_recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),

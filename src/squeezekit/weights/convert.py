@@ -9,21 +9,18 @@ files' hashes, so the second load skips decoding.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import logging
 import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from squeezekit._resources import atomic_write_bytes, cache_dir, resolve
+from squeezekit._resources import cache_dir, resolve
 from squeezekit.errors import WeightFileError
 from squeezekit.graph import oihw_to_hwio
 from squeezekit.weights.registry import PretrainedWeights
 
-logger = logging.getLogger(__name__)
 
 # Deep Compression release names -> squeezekit names.
 _RENAMES = [
@@ -76,53 +73,27 @@ def _cache_path(entry: PretrainedWeights) -> Path:
 def pretrained_arrays(entry: PretrainedWeights) -> dict[str, np.ndarray]:
     """Keras-layout arrays of an entry, from the converted cache or converted now (and cached).
 
-    Each cached ``.npz`` carries the SHA-256 of its own arrays: a truncated, altered or foreign file
-    under the right name is rebuilt once from the verified sources, with one line on stderr."""
-    path = _cache_path(entry)
-    if path.is_file():
-        cached = _read_cache(path, entry.checksum)
-        if cached is not None:
-            return cached
-        logger.warning(f"{path}: damaged or not what it should hold (cache of converted weights, under "
-                       "SQUEEZEKIT_HOME); rebuilding it from the verified sources")
-    arrays = caffe_to_keras_arrays(read_source(entry))
-    buffer = io.BytesIO()
-    provenance = {_DIGEST_KEY: _digest(arrays), _SOURCE_KEY: np.frombuffer(entry.checksum.encode(), np.uint8)}
-    np.savez(buffer, **arrays, **provenance)
-    try:
-        atomic_write_bytes(path, buffer.getvalue())
-    except OSError:
-        pass  # A read-only or full cache only costs speed.
-    return arrays
+    The cached ``.npz`` has a record of its source and checksum (``squeezekit._cache``): a truncated,
+    altered or foreign file under the right name is rebuilt once from the verified sources."""
+    from squeezekit._cache import cached_file
 
+    converted = {}
 
-_DIGEST_KEY = "__sha256__"  # of the arrays themselves
-_SOURCE_KEY = "__source__"  # the entry checksum (its source files' hashes) they were converted from
+    def build(path: Path) -> None:
+        converted.update(caffe_to_keras_arrays(read_source(entry)))
+        buffer = io.BytesIO()
+        np.savez(buffer, **converted)
+        path.write_bytes(buffer.getvalue())
 
-
-def _digest(arrays: dict[str, np.ndarray]) -> np.ndarray:
-    """SHA-256 over the names, dtypes, shapes and bytes of ``arrays``, as a uint8 array."""
-    digest = hashlib.sha256()
-    for key in sorted(arrays):
-        array = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
-        digest.update(array.tobytes())
-    return np.frombuffer(digest.digest(), dtype=np.uint8)
-
-
-def _read_cache(path: Path, source: str) -> dict[str, np.ndarray] | None:
-    """The arrays of a cached ``.npz`` built from ``source`` whose checksum holds; None for anything else."""
+    path, _ = cached_file(_cache_path(entry), f"converted {entry.name} {entry.checksum}", build,
+                          what="cache of converted weights")
+    if converted:
+        return converted
     try:
         with np.load(path, allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
-    stored_digest, stored_source = arrays.pop(_DIGEST_KEY, None), arrays.pop(_SOURCE_KEY, None)
-    if stored_source is None or stored_source.tobytes() != source.encode():
-        return None
-    if stored_digest is None or not np.array_equal(stored_digest, _digest(arrays)):
-        return None
-    return arrays
+            return {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # changed since its checksum was read
+        raise WeightFileError(path, f"the cache of converted weights cannot be read ({error})") from None
 
 
 def assign_arrays(model, arrays: dict[str, np.ndarray], *, include_top: bool = True, source: str = "weights") -> None:
