@@ -23,7 +23,7 @@ LAYERS = {
     3: {"registry", "preprocessing", "formats"},
     4: {"runtime", "evaluation", "models", "data"},
     5: {"opener", "reports"},
-    6: {"export", "compression", "training", "explore", "benchmark"},
+    6: {"export", "compression", "training", "explore", "benchmark", "serve"},
     7: {"cli", "__main__"},
 }
 RANK = {unit: layer for layer, units in LAYERS.items() for unit in units}

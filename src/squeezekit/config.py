@@ -171,7 +171,7 @@ class SqueezeNetConfig:
             pool_after = values["pool_after"]
             names = sequence(list(pool_after) if isinstance(pool_after, tuple) else pool_after, "config.pool_after",
                              max_length=64)
-            values["pool_after"] = tuple(text(name, "config.pool_after[]", 16) for name in names)
+            values["pool_after"] = tuple(text(name, f"config.pool_after[{i}]", 16) for i, name in enumerate(names))
         for name in ("conv1_padding", "bypass", "pool_rounding"):
             if name in values:
                 text(values[name], f"config.{name}", 16)
@@ -250,7 +250,7 @@ class Preprocessing:
             fields["channel_order"] = choice(values["channel_order"], "preprocessing.channel_order", ("RGB", "BGR"))
         if "mean" in values:
             means = sequence(values["mean"], "preprocessing.mean", min_length=3, max_length=3)
-            fields["mean"] = tuple(real(m, "preprocessing.mean[]", -1e6, 1e6) for m in means)
+            fields["mean"] = tuple(real(m, f"preprocessing.mean[{i}]", -1e6, 1e6) for i, m in enumerate(means))
         if "scale" in values:
             fields["scale"] = real(values["scale"], "preprocessing.scale", 1e-9, 1e9)
         return cls(**fields)

@@ -50,6 +50,10 @@ class ImageError(ValueError):
         return (type(self), (self.path, self.reason))
 
 
+class ImageBombError(ImageError):
+    """An image whose declared size is a decompression bomb: refused before it is decoded."""
+
+
 def why_unreadable(error: OSError | ImageError) -> str:
     """Why a file could not be read, without its name (listings put the name first, once)."""
     if isinstance(error, ImageError):
@@ -83,7 +87,7 @@ def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.n
                 image = ImageOps.exif_transpose(image)
                 rgb = _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(path, f"refused as a decompression bomb ({_reason(error, source)})") from None
+        raise ImageBombError(path, f"refused as a decompression bomb ({_reason(error, source)})") from None
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError) as error:

@@ -76,3 +76,48 @@ def test_summary_does_not_import_keras():
 def test_thread_counts_are_bounded(capsys, argv):
     status, _, err = run_cli(capsys, *argv)
     assert status == 2 and "--threads in 1..256" in err
+
+
+@pytest.mark.parametrize("command", ["bench", "compress", "export"])
+@pytest.mark.parametrize("case", ["existing file", "a folder", "under a file"])
+def test_output_paths_are_checked_before_any_work(command, case, tmp_path, capsys, monkeypatch):
+    """A bad output path is refused at once: the model is never opened, the existing file is unchanged."""
+    import squeezekit.opener
+
+    def never(*args, **kwargs):
+        raise AssertionError("the work started before the output path was checked")
+
+    monkeypatch.setattr(squeezekit.opener, "open_model", never)
+    monkeypatch.setattr("squeezekit.benchmark.run_bench", never)
+    suffix = {"bench": ".json", "compress": ".sqz", "export": ".onnx"}[command]
+    target = tmp_path / f"out{suffix}"
+    if case == "existing file":
+        target.write_bytes(b"the user's file")
+    elif case == "a folder":
+        target.mkdir()
+        (target / "keep.txt").write_text("keep")
+    else:
+        (tmp_path / "file").write_text("a file, not a folder")
+        target = tmp_path / "file" / f"out{suffix}"
+    argv = {"bench": ["bench", "--model", "squeezenet1_1", "--json", str(target)],
+            "compress": ["compress", "squeezenet1_1", "-o", str(target)],
+            "export": ["export", "squeezenet1_1", "--format", "onnx", "-o", str(target)]}[command]
+    status, out, err = run_cli(capsys, *argv, *(["--overwrite"] if case == "a folder" else []))
+    assert status == 2, err
+    assert len(err.strip().splitlines()) == 1 and str(target.parent if case == "under a file" else target) in err
+    if case == "existing file":
+        assert target.read_bytes() == b"the user's file" and "--overwrite" in err
+    if case == "a folder":
+        assert (target / "keep.txt").read_text() == "keep"
+
+
+def test_an_error_naming_the_cache_says_so_and_how_to_move_it(tmp_path, monkeypatch):
+    from squeezekit.cli.main import describe_error
+    from squeezekit.errors import WeightFileError
+
+    monkeypatch.setenv("SQUEEZEKIT_HOME", str(tmp_path / "home"))
+    inside = describe_error(WeightFileError(tmp_path / "home" / "converted" / "a.npz", "cannot be read"))
+    assert inside.startswith(f"{tmp_path}/home/converted/a.npz: cannot be read (")
+    assert "squeezekit's cache" in inside and "set SQUEEZEKIT_HOME" in inside
+    outside = describe_error(WeightFileError(tmp_path / "mine.sqz", "checksum mismatch\nsecond line"))
+    assert outside == f"{tmp_path}/mine.sqz: checksum mismatch\\nsecond line"

@@ -63,6 +63,21 @@ def test_text_output_is_one_line_per_image(squeezekit_cli, photos):
         assert line.split(": ")[1].startswith(key.replace("_", " ") + " (")
 
 
+def test_a_newline_in_a_file_name_stays_one_escaped_line(squeezekit_cli, copy_photo, parse_json_lines, tmp_path):
+    photo = copy_photo("barn", tmp_path / "barn\nfake: line.jpg")
+    broken = tmp_path / "broken\tname.jpg"
+    broken.write_bytes(b"not an image")
+    proc = squeezekit_cli("predict", photo, broken, "--top-k", "1")
+    assert proc.returncode == 1
+    [line] = proc.stdout.splitlines()
+    assert line.startswith(f"{tmp_path}/barn\\nfake: line.jpg: barn ("), line
+    [error] = proc.stderr.splitlines()
+    assert error.startswith(f"squeezekit predict: {tmp_path}/broken\\tname.jpg: not a readable image"), error
+    assert error.count("broken") == 1, error
+    as_json = parse_json_lines(squeezekit_cli("predict", photo, "--json").stdout)
+    assert list(as_json) == [str(photo)]  # JSON keeps the name as it is
+
+
 def _write_png16(path, rgb: np.ndarray) -> None:
     """A 16-bit-per-channel RGB PNG (Pillow cannot write one) with the 8-bit values scaled by 257."""
     height, width, _ = rgb.shape

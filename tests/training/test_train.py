@@ -210,10 +210,17 @@ def test_data_problems(tiny_cifar, tmp_path):
     (broken / "train" / "cat" / "notes.txt").write_text("hello")
     first = next((broken / "train" / "ship").iterdir())
     first.write_bytes(first.read_bytes()[:100])
+    (broken / "train" / "cat" / "two\nlines.png").write_bytes(b"\x89PNG but not really")
     result = _train(tmp_path, "--data", broken, "--epochs", "1", "--out", tmp_path / "r3")
     assert result.returncode == 0, result.stderr[-1500:]
-    skipped = (tmp_path / "r3" / "skipped.txt").read_text()
-    assert "zero.jpg" in skipped and "notes.txt" in skipped and first.name in skipped
+    lines = (tmp_path / "r3" / "skipped.txt").read_text().splitlines()
+    assert len(lines) == 4, lines  # one line per file, a newline in a name escaped
+    names = dict(line.split("\t") for line in lines)
+    assert sorted(name.rsplit("/", 1)[-1] for name in names) == sorted(
+        ["zero.jpg", "notes.txt", first.name, "two\\nlines.png"])
+    for name, reason in names.items():  # names are file names, reasons say why, no Python object reprs
+        assert reason and "object at 0x" not in reason and "<" not in reason, (name, reason)
+        assert name.rsplit("/", 1)[-1] not in reason, (name, reason)
 
 
 def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_cifar, tmp_path, monkeypatch, capsys):

@@ -47,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
           f"({result.n} images, {result.n / result.seconds:.1f} images/s)")
     if result.skipped:
         print(f"skipped {len(result.skipped)} file(s):", file=sys.stderr)
+        from squeezekit._outputs import one_line
+
         for path, reason in result.skipped[:20]:
-            print(f"  {path}: {reason}", file=sys.stderr)
+            print(f"  {one_line(path)}: {one_line(reason)}", file=sys.stderr)
         if len(result.skipped) > 20:
             print(f"  ... and {len(result.skipped) - 20} more (--json lists them all)", file=sys.stderr)
     return 0

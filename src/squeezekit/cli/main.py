@@ -28,6 +28,7 @@ COMMANDS = {
     "explore": ("explore", "design-space sweeps (squeeze ratio, share of 3x3 filters, bypass): accuracy vs size"),
     "compress": ("compress", "Deep Compression to a .sqz file: prune, share weights (k-means), Huffman code"),
     "bench": ("bench", "latency, throughput, size, memory and agreement of every engine and precision"),
+    "serve": ("serve", "an HTTP API (TorchServe and KServe v2 routes) and a web page, on the runtime"),
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

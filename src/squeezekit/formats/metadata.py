@@ -52,9 +52,9 @@ class ModelMetadata:
             raise FieldError("version", f"is {values['version']}: written by a newer squeezekit (this one reads "
                              f"version {METADATA_VERSION})")
         labels = []
-        for pair in sequence(required(values, "labels"), "labels", min_length=1, max_length=MAX_LABELS):
-            pair = sequence(pair, "labels[]", min_length=2, max_length=2)
-            labels.append((text(pair[0], "labels[][0]", 1000), text(pair[1], "labels[][1]", 1000)))
+        for i, pair in enumerate(sequence(required(values, "labels"), "labels", min_length=1, max_length=MAX_LABELS)):
+            pair = sequence(pair, f"labels[{i}]", min_length=2, max_length=2)
+            labels.append((text(pair[0], f"labels[{i}][0]", 1000), text(pair[1], f"labels[{i}][1]", 1000)))
         return cls(
             labels=tuple(labels),
             preprocessing=Preprocessing.from_dict(required(values, "preprocessing")),

@@ -58,8 +58,8 @@ def parse_state(values) -> dict:
     file_name(required(state, "checkpoint"), "checkpoint")
     integer(required(state, "epoch"), "epoch", 0, 1 << 20)
     mapping(required(state, "config"), "config")
-    for name in sequence(required(state, "class_names"), "class_names", min_length=1, max_length=100_000):
-        text(name, "class_names[]", 1000)
+    for i, name in enumerate(sequence(required(state, "class_names"), "class_names", min_length=1, max_length=100_000)):
+        text(name, f"class_names[{i}]", 1000)
     if "recipe" in state:
         recipe = mapping(state["recipe"], "recipe")
         if "epochs" in recipe:
