@@ -58,7 +58,6 @@ def parse_models(specs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     import importlib.util
-    import socket
     from pathlib import Path
 
     for name, value, low, high in (("--port", args.port, 0, 65535), ("--max-batch", args.max_batch, 1, 1024),
@@ -91,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ServeSettings(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_body=args.max_body,
                              max_queue=args.max_queue, token=token, browser_runtime=args.browser_runtime)
     app = create_app(models, settings)
-    # Bound here, so that --port 0 can say which port it got before the first request.
-    listener = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    listener = listening_socket(args.host, args.port)
     host, port = listener.getsockname()[:2]
     config = uvicorn.Config(app, log_level="warning", access_log=False, limit_concurrency=settings.max_queue * 4)
     server = uvicorn.Server(config)
@@ -104,6 +102,27 @@ def run(args: argparse.Namespace) -> int:
         pass
     print("stopped", file=sys.stderr)
     return 0
+
+
+def listening_socket(host: str, port: int):
+    """The server's socket, bound here so that --port 0 can say which port it got before the first request.
+
+    Its protocol is given as IPPROTO_TCP, not left at 0 as ``socket.create_server`` leaves it: asyncio sets
+    TCP_NODELAY only on sockets that say they are TCP, and without it every response (headers and body are
+    two writes) waits for the client's delayed ACK, 40 ms a request (measured: /ping took 44 ms, 0.4 ms
+    with it)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError:
+        listener.close()
+        raise
+    listener.listen(1024)
+    return listener
 
 
 def exposure_warning(host: str, token: str | None) -> str | None:

@@ -153,7 +153,9 @@ def create_app(models: dict[str, tuple[str, object]], settings: ServeSettings | 
         entry = model(request)
         top_k = _top_k(request.query_params.get("topk"), len(entry.classifier.metadata.labels))
         data = await _image_body(request, settings.max_body)
-        probabilities = await classify(entry, (await decode(data, entry))[None])
+        with entry.batcher.decoding():
+            image = await decode(data, entry)
+        probabilities = await classify(entry, image[None])
         (top,) = entry.classifier.top_k(probabilities, top_k)
         return JSONResponse({"model": entry.name, "predictions": [
             {"id": class_id, "label": label, "probability": round(p, 6)} for class_id, label, p in top],
@@ -195,7 +197,8 @@ def create_app(models: dict[str, tuple[str, object]], settings: ServeSettings | 
         if tensor.dtype == np.float32:
             probabilities = await entry.batcher.predict_preprocessed(tensor)
         else:
-            images = [await decode(data, entry) for data in tensor]
+            with entry.batcher.decoding():
+                images = [await decode(data, entry) for data in tensor]
             probabilities = await classify(entry, np.stack(images))
         answer = {"model_name": entry.name, "model_version": "1",
                   "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": list(probabilities.shape),

@@ -4,6 +4,9 @@ Each request's image is decoded in a worker pool (Pillow releases the GIL while 
 One task per model takes the first waiting image, collects more until ``max_batch`` or until
 ``max_wait_ms`` have passed since that first image, and runs them as one batch on a single engine
 thread (LiteRT interpreters are not thread-safe; ONNX Runtime uses its own threads inside the call).
+It waits only while other requests are still being decoded (:meth:`DynamicBatcher.decoding`): a lone
+request goes straight to the engine, so batching costs a single client nothing, and under load the
+images that queue up while the engine is busy form the next batch.
 A queue longer than ``max_queue`` images refuses new work at once (:class:`Overloaded`, HTTP 503)
 instead of letting latency grow without bound.
 """
@@ -11,6 +14,7 @@ instead of letting latency grow without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +49,16 @@ class DynamicBatcher:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="squeezekit-engine")
+        self._decoding = 0  # requests whose images are being decoded: worth waiting for
+
+    @contextlib.contextmanager
+    def decoding(self):
+        """Around a request's decoding: while any is in progress, a forming batch waits for it."""
+        self._decoding += 1
+        try:
+            yield
+        finally:
+            self._decoding -= 1
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -86,7 +100,7 @@ class DynamicBatcher:
             deadline = time.perf_counter() + self.max_wait
             while len(batch) < self.max_batch:
                 remaining = deadline - time.perf_counter()
-                if remaining <= 0:
+                if remaining <= 0 or (self._queue.empty() and not self._decoding):
                     break
                 try:
                     batch.append(await asyncio.wait_for(self._queue.get(), remaining))

@@ -162,7 +162,10 @@ async function startCamera() {
   frame();
 }
 
-$("file").addEventListener("change", (event) => event.target.files[0] && useImage(event.target.files[0]));
+$("file").addEventListener("change", (event) => {
+  if (event.target.files[0]) useImage(event.target.files[0]);
+  event.target.value = "";  // choosing the same file again classifies it again
+});
 $("camera").addEventListener("click", () => (state.stream ? stopCamera() : startCamera().catch((error) => {
   $("status").textContent = "camera: " + error.message;
 })));
