@@ -367,3 +367,20 @@ def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch, failing):
     assert _part_files(tmp_path) == []
     atomic_write_bytes(path, b"new content")  # and a later write succeeds
     assert path.read_bytes() == b"new content" and _part_files(tmp_path) == []
+
+
+def test_a_write_killed_midway_leaves_nothing_once_the_next_write_ran(tmp_path):
+    """SIGKILL during an atomic write leaves its .part file; the next write of that file removes it."""
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "file.bin"
+    script = (f"import os, signal\nfrom pathlib import Path\nimport squeezekit._resources as r\n"
+              f"real = os.fsync\nos.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
+              f"r.atomic_write_bytes(Path({str(target)!r}), b'x' * 1000)\n")
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == -signal.SIGKILL
+    assert len(_part_files(tmp_path)) == 1 and not target.exists()
+    atomic_write_bytes(target, b"whole")
+    assert target.read_bytes() == b"whole" and _part_files(tmp_path) == []

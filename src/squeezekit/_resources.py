@@ -13,6 +13,7 @@ file that looks complete. A cached copy that fails its hash is replaced by a fre
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
@@ -128,7 +129,7 @@ def download_file(file: DataFile, destination: Path) -> Path:
     from squeezekit._progress import progress_bar
 
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=f".{destination.name}.", suffix=".part", delete=False)
+    handle = _temporary_beside(destination)
     temporary = Path(handle.name)
     try:
         with handle:
@@ -158,6 +159,20 @@ def download_file(file: DataFile, destination: Path) -> Path:
     return destination
 
 
+def _temporary_beside(path: Path):
+    """An open temporary file ``.NAME.PID.XXXX.part`` beside ``path``. Those of processes that are gone (a
+    SIGKILL mid-write) are removed first, so interrupted writes never accumulate."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        try:
+            os.kill(int(stale.name[len(path.name) + 2:].split(".")[0]), 0)
+        except ProcessLookupError:
+            stale.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            pass  # not named by this scheme, or a live process of another user
+    return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part",
+                                       delete=False)
+
+
 def make_readable(path) -> None:
     """Temporary files are created private (0600); give the final file the usual permissions."""
     umask = os.umask(0)
@@ -168,7 +183,7 @@ def make_readable(path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".part", delete=False)
+    handle = _temporary_beside(path)
     try:
         with handle:
             handle.write(data)
