@@ -26,7 +26,8 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="pretrained name, .keras or .sqz file")
-    parser.add_argument("--format", required=True, choices=["litert", "onnx", "saved_model"], help="artefact format")
+    parser.add_argument("--format", required=True, choices=["litert", "onnx", "saved_model", "tflm"],
+                        help="artefact format (tflm: a folder of C sources for TensorFlow Lite Micro, full-integer int8)")
     parser.add_argument("--quantize", default="none", choices=["none", "float16", "dynamic", "int8"],
                         help="precision (default: %(default)s); int8 = int8 weights and activations")
     parser.add_argument("--calibration", metavar="DATA", help="folder or zip of images for int8 calibration")
@@ -38,22 +39,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing output (a folder only if it is a SavedModel); it stays until the "
                              "new artefact has passed its check")
+    parser.add_argument("--max-arena", type=int, default=None, metavar="BYTES",
+                        help="with --format tflm: refuse a model whose measured tensor arena is larger")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def run(args: argparse.Namespace) -> int:
     from squeezekit.export.api import export_model, validate_options
 
-    validate_options(args.format, args.quantize)
+    validate_options(args.format, "int8" if args.format == "tflm" and args.quantize == "none" else args.quantize)
     result = export_model(
         args.model, args.format, quantize=args.quantize, calibration=args.calibration, check=args.check,
         output=args.output, min_agreement=args.min_agreement, calibration_count=args.calibration_count,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, max_arena=args.max_arena,
     )
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
-        print(f"wrote {result.path} ({result.size_bytes:,} bytes, {args.format}, {args.quantize})")
+        print(f"wrote {result.path} ({result.size_bytes:,} bytes, {args.format}, {result.quantize})")
+        if args.format == "tflm" and (result.path / "report.md").is_file():
+            print((result.path / "report.md").read_text().rstrip())
         if result.metadata_path:
             print(f"metadata: {result.metadata_path}")
         print(result.check.describe())

@@ -1,4 +1,4 @@
-"""``export_model``: a trained or pretrained model to a verified LiteRT, ONNX or SavedModel artefact."""
+"""``export_model``: a trained or pretrained model to a verified LiteRT, ONNX, SavedModel or TFLM artefact."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from squeezekit._outputs import check_target, discard, publish, staging_path
 from squeezekit.errors import ParameterError, literal
 from squeezekit.runtime.check import DEFAULT_THRESHOLDS, CheckReport, compare, predict_in_batches
 
-FORMATS = {"litert": ".tflite", "onnx": ".onnx", "saved_model": ""}
+FORMATS = {"litert": ".tflite", "onnx": ".onnx", "saved_model": "", "tflm": ".tflm"}
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-_KINDS = {"litert": "LiteRT model", "onnx": "ONNX model", "saved_model": "SavedModel"}
+_KINDS = {"litert": "LiteRT model", "onnx": "ONNX model", "saved_model": "SavedModel", "tflm": "TFLM export folder"}
+FOLDER_FORMATS = ("saved_model", "tflm")
 # What a SavedModel folder holds; a folder with anything else in it is the user's, even with --overwrite.
 _SAVED_MODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "fingerprint.pb", "keras_metadata.pb"}
 
@@ -23,11 +24,19 @@ def _is_saved_model(path: Path) -> bool:
             and all(child.name in _SAVED_MODEL_ENTRIES for child in path.iterdir()))
 
 
-_IS_SAME_KIND = {"litert": lambda p: p.is_file(), "onnx": lambda p: p.is_file(), "saved_model": _is_saved_model}
+def _is_tflm_folder(path: Path) -> bool:
+    from squeezekit.export.tflm import is_tflm_folder
+
+    return is_tflm_folder(path)
+
+
+_IS_SAME_KIND = {"litert": lambda p: p.is_file(), "onnx": lambda p: p.is_file(), "saved_model": _is_saved_model,
+                 "tflm": _is_tflm_folder}
 _SUPPORTED = {
     "litert": ("none", "float16", "dynamic", "int8"),
     "onnx": ("none", "dynamic", "int8"),
     "saved_model": ("none",),
+    "tflm": ("int8",),  # microcontrollers run full-integer models; "none" is read as int8 for tflm
 }
 
 
@@ -81,6 +90,7 @@ def export_model(
     calibration_count: int = 200,
     input_size: int | None = None,
     overwrite: bool = False,
+    max_arena: int | None = None,
 ) -> ExportResult:
     """Export, then check the artefact in its own runtime against the Keras model.
 
@@ -96,7 +106,11 @@ def export_model(
     from squeezekit.opener import open_model
     from squeezekit.runtime.calibration import calibration_images
 
+    if format == "tflm" and quantize == "none":
+        quantize = "int8"
     validate_options(format, quantize)
+    if max_arena is not None and (format != "tflm" or max_arena < 1):
+        raise ParameterError("{max_arena} takes a positive number of bytes, with {format} tflm only")
     threshold = DEFAULT_THRESHOLDS[quantize] if min_agreement is None else float(min_agreement)
     if not 0.0 <= threshold <= 1.0:
         raise ParameterError(f"Expected {{min_agreement}} in [0, 1]. Received: {{min_agreement}}={min_agreement}")
@@ -112,7 +126,7 @@ def export_model(
     metadata = _artefact_metadata(opened, model, format, quantize)
     staged, staged_sidecar = staging_path(path), None
     try:
-        _write_artefact(opened, staged, format, quantize, calibration_set, metadata)
+        _write_artefact(opened, staged, format, quantize, calibration_set, metadata, max_arena, check_set)
         candidate = predict_in_batches(_runner(staged, format, metadata.extra.get("outputs")), check_set)
         report = compare(reference, candidate, threshold)
         if not report.passed:
@@ -134,7 +148,7 @@ def _output_path(model: str, format: str, quantize: str, output) -> Path:
     stem = Path(model).stem if Path(model).exists() else model
     suffix = "" if quantize == "none" else f".{quantize}"
     path = Path(output) if output else Path(f"{stem}{suffix}{FORMATS[format]}")
-    if format != "saved_model" and path.suffix != FORMATS[format]:
+    if format not in FOLDER_FORMATS and path.suffix != FORMATS[format]:
         shown = str(path).replace("{", "{{").replace("}", "}}")
         raise ParameterError(f"{shown}: the file name must end with {FORMATS[format]} for {{format}} {format}")
     return path
@@ -150,9 +164,20 @@ def _artefact_metadata(opened, model: str, format: str, quantize: str):
     return type(metadata)(metadata.labels, metadata.preprocessing, metadata.source, metadata.label_set, extra)
 
 
-def _write_artefact(opened, path: Path, format: str, quantize: str, calibration_set, metadata) -> None:
-    """Write the artefact at ``path``, with its metadata inside (LiteRT, ONNX; a SavedModel's goes beside it)."""
+def _write_artefact(opened, path: Path, format: str, quantize: str, calibration_set, metadata, max_arena=None,
+                    check_set=None) -> None:
+    """Write the artefact at ``path``, with its metadata inside (LiteRT, ONNX; a SavedModel's goes beside it;
+    a TFLM folder holds its C sources and report)."""
     input_size = (metadata.preprocessing.crop,) * 2
+    if format == "tflm":
+        from squeezekit.export.tflm import write_tflm
+        from squeezekit.graph import build_plan
+
+        macs = build_plan(opened.config, len(metadata.labels), input_size=input_size[0]).macs if opened.config else None
+        metadata.extra["outputs"] = "scores"
+        write_tflm(opened.model, path, calibration=calibration_set, input_size=input_size, metadata=metadata, macs=macs,
+                   source=metadata.extra["source_model"], max_arena=max_arena, check_images=check_set[:50])
+        return
     if format == "litert":
         from squeezekit.export.litert import export_litert
         from squeezekit.formats.litert_metadata import write_litert_metadata
@@ -200,6 +225,10 @@ def _export_onnx(keras_model, config, path, quantize, calibration_set, input_siz
 
 
 def _runner(path: Path, format: str, outputs: str | None):
+    if format == "tflm":
+        from squeezekit.export.tflm import tflm_runner
+
+        return tflm_runner(path)
     if format == "saved_model":
         from squeezekit.opener import SavedModelEngine
 

@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 
-def export_litert(model, path: str | os.PathLike, *, quantize: str, calibration: np.ndarray | None, input_size: tuple[int, int]) -> str:
+def export_litert(model, path: str | os.PathLike, *, quantize: str, calibration: np.ndarray | None,
+                  input_size: tuple[int, int], integer_io: bool = False) -> str:
     """Write ``model`` as a ``.tflite`` file.
 
     ``quantize``: "none" (float32), "float16" (float16 weights), "dynamic" (int8 weights, float
@@ -15,6 +16,9 @@ def export_litert(model, path: str | os.PathLike, *, quantize: str, calibration:
     float32 input and output so callers need not know the scales). An int8 model ends at the pooled
     class scores and the runtime applies the softmax: an int8 softmax would give probabilities in steps
     of 1/256.
+
+    ``integer_io`` (int8 only) makes the input and output int8 too, with batch 1, as microcontrollers
+    run it (TensorFlow Lite Micro).
 
     Returns "probabilities" or "scores": what the file outputs.
     """
@@ -40,10 +44,13 @@ def export_litert(model, path: str | os.PathLike, *, quantize: str, calibration:
             # Refuse to fall back silently to float kernels for any op.
             "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
         }
+        if integer_io:
+            options.update(inference_input_type=tf.int8, inference_output_type=tf.int8)
         if model.layers[-1].name == "predictions":
             model = keras.Model(model.inputs, model.get_layer("pool10").output, name=model.name)
     elif quantize != "none":
         raise ValueError(f"Unknown quantisation {quantize!r}")
-    signature = [keras.InputSpec(shape=(None, *input_size, model.input_shape[-1]), dtype="float32")]
+    batch = 1 if integer_io else None
+    signature = [keras.InputSpec(shape=(batch, *input_size, model.input_shape[-1]), dtype="float32")]
     model.export(os.fspath(path), format="litert", input_signature=signature, verbose=False, **options)
     return "scores" if model.layers[-1].name == "pool10" else "probabilities"

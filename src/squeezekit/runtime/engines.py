@@ -91,7 +91,7 @@ class LiteRTEngine:
 
         self.threads = resolve_threads(threads)
         try:
-            with _quiet_stderr():  # LiteRT announces its XNNPACK delegate on stderr at every start
+            with quiet_native_output():  # LiteRT announces its XNNPACK delegate on stderr at every start
                 self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=self.threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
@@ -128,21 +128,27 @@ class LiteRTEngine:
         return out.copy() if out.dtype == np.float32 else out
 
 
-class _quiet_stderr:
-    """Silence the C++ runtime's messages on file descriptor 2 for the duration of a block."""
+class quiet_native_output:
+    """Silence native libraries' messages on file descriptors ``fds`` (default: stderr) for a block."""
+
+    def __init__(self, *fds: int):
+        self.fds = fds or (2,)
 
     def __enter__(self):
         import sys
 
+        sys.stdout.flush()
         sys.stderr.flush()
-        self._saved = os.dup(2)
+        self._saved = [os.dup(fd) for fd in self.fds]
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
+        for fd in self.fds:
+            os.dup2(devnull, fd)
         os.close(devnull)
 
     def __exit__(self, *exc):
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
+        for fd, saved in zip(self.fds, self._saved):
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def open_engine(path: str | os.PathLike, threads: int | None = None):
