@@ -299,3 +299,37 @@ def test_load_with_bad_uploads_mixed_in_loses_nothing(server, photo_bytes, clien
     assert time.perf_counter() - start < 120
     assert all(status == 200 for good, status in outcomes if good), outcomes
     assert all(status is not None and 400 <= status < 500 for good, status in outcomes if not good), outcomes
+
+
+def test_the_browser_gets_each_model_as_onnx(small_onnx, tmp_path, photo_bytes):
+    """GET /models/{model}/model.onnx: the file of an .onnx model, an in-memory ONNX graph of a .sqz one
+    (both giving the server's own probabilities), and a JSON 404 for a .tflite model."""
+    import onnxruntime
+
+    from litert_helpers import tiny_tflite
+    from squeezekit.compression.api import compress_arrays
+    from squeezekit.formats.sqz import write_sqz
+
+    sqz = tmp_path / "small.sqz"
+    write_sqz(sqz, SMALL.to_dict(), small_metadata(), compress_arrays(SMALL, random_arrays(), bits=6))
+    (tmp_path / "mean.tflite").write_bytes(tiny_tflite())
+    sidecar = small_metadata() | {"preprocessing": {"resize": 256, "crop": 227, "channel_order": "BGR",
+                                                    "mean": [104.0, 117.0, 123.0], "scale": 1.0}}
+    (tmp_path / "mean.tflite.json").write_text(json.dumps(sidecar))
+    models = {name: (str(path), Classifier.load(path)) for name, path in
+              (("onnx", small_onnx), ("sqz", sqz), ("tflite", tmp_path / "mean.tflite"))}
+    server = Server(create_app(models))
+    try:
+        for name in ("onnx", "sqz"):
+            status, _, data = server.request("GET", f"/models/{name}/model.onnx")
+            assert status == 200
+            session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+            classifier = models[name][1]
+            image = load_image(io.BytesIO(photo_bytes), classifier.metadata.preprocessing)
+            batch = preprocess_input(image[None], preprocessing=classifier.metadata.preprocessing)
+            np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: batch})[0],
+                                       classifier.predict(batch), atol=1e-6)
+        status, _, data = server.request("GET", "/models/tflite/model.onnx")
+        assert status == 404 and "the browser runs ONNX models" in json.loads(data)["error"]
+    finally:
+        server.stop()

@@ -98,166 +98,184 @@ def model_info(name: str, spec: str, classifier) -> dict:
 def create_app(models: dict[str, tuple[str, object]], settings: ServeSettings | None = None):
     """The Starlette application serving ``models`` (``{name: (spec, Classifier)}``)."""
     from starlette.applications import Starlette
-    from starlette.responses import FileResponse, JSONResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    settings = settings or ServeSettings()
-    served = {
-        name: ServedModel(name, classifier, DynamicBatcher(classifier, max_batch=settings.max_batch,
-                                                           max_wait_ms=settings.max_wait_ms,
-                                                           max_queue=settings.max_queue),
-                          model_info(name, spec, classifier))
-        for name, (spec, classifier) in models.items()
-    }
-    decoders = ThreadPoolExecutor(max_workers=settings.decode_workers, thread_name_prefix="squeezekit-decode")
+    server = _Server(models, settings or ServeSettings())
+    routes = [
+        Route("/", server.page), Route("/page-config", server.page_config), Route("/ping", server.ping),
+        Route("/models", server.list_models), Route("/models/{model}", server.describe_model),
+        Route("/models/{model}/model.onnx", server.model_onnx),
+        Route("/predictions/{model}", server.predictions, methods=["POST", "PUT"]),
+        Route("/v2", server.v2_server), Route("/v2/health/live", server.v2_live), Route("/v2/health/ready", server.v2_ready),
+        Route("/v2/models/{model}", server.v2_model), Route("/v2/models/{model}/ready", server.v2_model_ready),
+        Route("/v2/models/{model}/infer", server.v2_infer, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    if server.settings.browser_runtime:
+        routes.append(Mount("/ort", StaticFiles(directory=server.settings.browser_runtime), name="ort"))
+    app = Starlette(routes=routes, lifespan=server.lifespan, exception_handlers=_exception_handlers())
+    app.state.models = server.served
+    return _Guard(app, server.settings.token)
 
-    def model(request) -> ServedModel:
+
+def _json(content, status_code: int = 200, headers: dict | None = None):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(content, status_code=status_code, headers=headers)
+
+
+def _file(path, media_type: str | None = None):
+    from starlette.responses import FileResponse
+
+    return FileResponse(path, media_type=media_type)
+
+
+class _Server:
+    """The routes' handlers over the served models, their batchers and the decoding pool."""
+
+    def __init__(self, models: dict[str, tuple[str, object]], settings: ServeSettings):
+        self.settings = settings
+        self.served = {
+            name: ServedModel(name, classifier, DynamicBatcher(classifier, max_batch=settings.max_batch,
+                                                               max_wait_ms=settings.max_wait_ms,
+                                                               max_queue=settings.max_queue),
+                              model_info(name, spec, classifier))
+            for name, (spec, classifier) in models.items()
+        }
+        self.decoders = ThreadPoolExecutor(max_workers=settings.decode_workers, thread_name_prefix="squeezekit-decode")
+        self.onnx_cache: dict[str, bytes] = {}
+
+    def model(self, request) -> ServedModel:
         name = request.path_params["model"]
-        if name not in served:
-            raise HTTPProblem(404, f"no model {name!r}; this server has {sorted(served)}")
-        return served[name]
+        if name not in self.served:
+            raise HTTPProblem(404, f"no model {name!r}; this server has {sorted(self.served)}")
+        return self.served[name]
 
-    async def decode(data: bytes, entry: ServedModel) -> np.ndarray:
+    async def decode(self, data: bytes, entry: ServedModel) -> np.ndarray:
         from squeezekit.preprocessing import ImageBombError, ImageError, load_image
 
         preprocessing = entry.classifier.metadata.preprocessing
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                decoders, lambda: load_image(io.BytesIO(data), preprocessing))
+                self.decoders, lambda: load_image(io.BytesIO(data), preprocessing))
         except ImageBombError as error:
             raise HTTPProblem(422, f"refused: {error.reason}") from None
         except ImageError as error:
             raise HTTPProblem(415, f"the body is not an image this server can read ({error.reason})") from None
 
-    async def classify(entry: ServedModel, images: np.ndarray) -> np.ndarray:
+    async def classify(self, entry: ServedModel, images: np.ndarray) -> np.ndarray:
         try:
             return await entry.batcher.probabilities(images)
         except Overloaded as error:
             raise HTTPProblem(503, f"busy: {error}; retry shortly", {"Retry-After": "1"}) from None
 
-    async def ping(request):
-        return JSONResponse({"status": "Healthy"})
+    async def ping(self, request):
+        return _json({"status": "Healthy"})
 
-    async def list_models(request):
-        return JSONResponse({"models": [{"modelName": m.name, "modelUrl": m.info["source"]} for m in served.values()]})
+    async def list_models(self, request):
+        return _json({"models": [{"modelName": m.name, "modelUrl": m.info["source"]} for m in self.served.values()]})
 
-    async def describe_model(request):
-        entry = model(request)
-        return JSONResponse([{**entry.info, "batching": {"maxBatch": settings.max_batch,
-                                                         "maxWaitMs": settings.max_wait_ms,
-                                                         "meanBatch": round(entry.batcher.stats.mean_batch, 2)}}])
+    async def describe_model(self, request):
+        entry = self.model(request)
+        batching = {"maxBatch": self.settings.max_batch, "maxWaitMs": self.settings.max_wait_ms,
+                    "meanBatch": round(entry.batcher.stats.mean_batch, 2)}
+        return _json([{**entry.info, "batching": batching}])
 
-    async def predictions(request):
+    async def predictions(self, request):
         start = time.perf_counter()
-        entry = model(request)
+        entry = self.model(request)
         top_k = _top_k(request.query_params.get("topk"), len(entry.classifier.metadata.labels))
-        data = await _image_body(request, settings.max_body)
+        data = await _image_body(request, self.settings.max_body)
         with entry.batcher.decoding():
-            image = await decode(data, entry)
-        probabilities = await classify(entry, image[None])
+            image = await self.decode(data, entry)
+        probabilities = await self.classify(entry, image[None])
         (top,) = entry.classifier.top_k(probabilities, top_k)
-        return JSONResponse({"model": entry.name, "predictions": [
+        return _json({"model": entry.name, "predictions": [
             {"id": class_id, "label": label, "probability": round(p, 6)} for class_id, label, p in top],
             "time_ms": round(1000 * (time.perf_counter() - start), 2)})
 
-    async def v2_server(request):
+    async def v2_server(self, request):
         from squeezekit import __version__
 
-        return JSONResponse({"name": "squeezekit", "version": __version__, "extensions": []})
+        return _json({"name": "squeezekit", "version": __version__, "extensions": []})
 
-    async def v2_live(request):
-        return JSONResponse({"live": True})
+    async def v2_live(self, request):
+        return _json({"live": True})
 
-    async def v2_ready(request):
-        return JSONResponse({"ready": True})
+    async def v2_ready(self, request):
+        return _json({"ready": True})
 
-    async def v2_model(request):
-        entry = model(request)
+    async def v2_model(self, request):
+        entry = self.model(request)
         crop, classes = entry.info["inputSize"][0], len(entry.info["labels"])
-        return JSONResponse({
+        return _json({
             "name": entry.name, "versions": ["1"], "platform": f"squeezekit-{entry.info['engine']}",
             "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, crop, crop, 3]},
                        {"name": "image", "datatype": "BYTES", "shape": [-1]}],
             "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, classes]}],
             "parameters": {"preprocessing": entry.info["preprocessing"]}})
 
-    async def v2_model_ready(request):
-        model(request)
-        return JSONResponse({"name": request.path_params["model"], "ready": True})
+    async def v2_model_ready(self, request):
+        self.model(request)
+        return _json({"name": request.path_params["model"], "ready": True})
 
-    async def v2_infer(request):
-        entry = model(request)
-        body = await _read_body(request, settings.max_body)
+    async def v2_infer(self, request):
+        entry = self.model(request)
+        body = await _read_body(request, self.settings.max_body)
         try:
             document = json.loads(body)
         except ValueError:
             raise HTTPProblem(422, "the body is not JSON (an Open Inference Protocol request)") from None
-        tensor = _v2_input(document, entry.info["inputSize"][0], settings.max_batch * 16)
+        tensor = _v2_input(document, entry.info["inputSize"][0], self.settings.max_batch * 16)
         if tensor.dtype == np.float32:
             probabilities = await entry.batcher.predict_preprocessed(tensor)
         else:
             with entry.batcher.decoding():
-                images = [await decode(data, entry) for data in tensor]
-            probabilities = await classify(entry, np.stack(images))
+                images = [await self.decode(data, entry) for data in tensor]
+            probabilities = await self.classify(entry, np.stack(images))
         answer = {"model_name": entry.name, "model_version": "1",
                   "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": list(probabilities.shape),
                                "data": [round(float(p), 7) for p in probabilities.ravel()]}]}
         if isinstance(document.get("id"), str):
             answer["id"] = document["id"]
-        return JSONResponse(answer)
+        return _json(answer)
 
-    async def page(request):
-        return FileResponse(STATIC / "index.html")
+    async def page(self, request):
+        return _file(STATIC / "index.html")
 
-    async def page_config(request):
-        if settings.browser_runtime:
-            return JSONResponse({"ort": {"script": "/ort/ort.wasm.min.js", "integrity": None, "wasmPaths": "/ort/"}})
-        return JSONResponse({"ort": {"script": ORT_WEB_CDN + "ort.wasm.min.js", "integrity": ORT_WEB_INTEGRITY,
+    async def page_config(self, request):
+        if self.settings.browser_runtime:
+            return _json({"ort": {"script": "/ort/ort.wasm.min.js", "integrity": None, "wasmPaths": "/ort/"}})
+        return _json({"ort": {"script": ORT_WEB_CDN + "ort.wasm.min.js", "integrity": ORT_WEB_INTEGRITY,
                                      "wasmPaths": ORT_WEB_CDN}})
 
-    onnx_cache: dict[str, bytes] = {}
-
-    async def model_onnx(request):
+    async def model_onnx(self, request):
         """The model as ONNX, for onnxruntime-web in the page ("Run in this browser")."""
         from starlette.responses import Response
 
-        entry = model(request)
+        entry = self.model(request)
         source = Path(entry.classifier.source)
         if source.suffix == ".onnx":
-            return FileResponse(source, media_type="application/octet-stream")
+            return _file(source, media_type="application/octet-stream")
         if source.suffix == ".sqz":
-            if entry.name not in onnx_cache:
+            if entry.name not in self.onnx_cache:
                 from squeezekit.formats.sqz import read_sqz
                 from squeezekit.runtime.compressed import onnx_bytes
 
                 compressed = read_sqz(source)
-                onnx_cache[entry.name] = onnx_bytes(compressed.config, compressed.arrays(), None)
-            return Response(onnx_cache[entry.name], media_type="application/octet-stream")
+                self.onnx_cache[entry.name] = onnx_bytes(compressed.config, compressed.arrays(), None)
+            return Response(self.onnx_cache[entry.name], media_type="application/octet-stream")
         raise HTTPProblem(404, f"{entry.name} is a {source.suffix} model; the browser runs ONNX models (.onnx, .sqz)")
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
-        for entry in served.values():
+    async def lifespan(self, app):
+        for entry in self.served.values():
             await entry.batcher.start()
         yield
-        for entry in served.values():
+        for entry in self.served.values():
             await entry.batcher.stop()
-        decoders.shutdown(wait=False)
-
-    routes = [
-        Route("/", page), Route("/page-config", page_config), Route("/ping", ping), Route("/models", list_models),
-        Route("/models/{model}", describe_model), Route("/models/{model}/model.onnx", model_onnx), Route("/predictions/{model}", predictions, methods=["POST", "PUT"]),
-        Route("/v2", v2_server), Route("/v2/health/live", v2_live), Route("/v2/health/ready", v2_ready),
-        Route("/v2/models/{model}", v2_model), Route("/v2/models/{model}/ready", v2_model_ready),
-        Route("/v2/models/{model}/infer", v2_infer, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ]
-    if settings.browser_runtime:
-        routes.append(Mount("/ort", StaticFiles(directory=settings.browser_runtime), name="ort"))
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=_exception_handlers())
-    app.state.models = served
-    return _Guard(app, settings.token)
+        self.decoders.shutdown(wait=False)
 
 
 class _Guard:
