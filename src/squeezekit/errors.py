@@ -31,6 +31,11 @@ class DownloadError(WeightFileError):
     """A file could not be downloaded (no network, a broken connection): the work failed, not the input."""
 
 
+class ExportError(RuntimeError):
+    """An export could not be completed or verified (a runtime crashed on it, outputs differ); nothing was
+    published."""
+
+
 class TrialsFailedError(RuntimeError):
     """Some trials of an exploration did not finish; the others are kept and a rerun retries these."""
 

@@ -47,3 +47,36 @@ def test_litert_int8_unrepresentative_calibration_fails_default_check(photos, tm
     assert report["path"] == str(kept) and report["metadata"] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.FAILED-CHECK.tflite"]
     assert read_litert_metadata(kept)["extra"]["outputs"] == "scores"
+
+
+def test_a_model_litert_crashes_on_is_a_one_line_failure_not_an_abort(tmp_path, capsys):
+    """LiteRT aborts the process (SIGABRT) loading the int8 model of the cifar recipe's architecture with
+    complex bypass. The export probes it in a child process: exit 1, one line, nothing written."""
+    from compression_helpers import random_arrays
+    from small_model import write_images
+    from squeezekit.cli.main import main
+    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
+    from squeezekit.models.squeezenet import SqueezeNet
+    from squeezekit.registry import get_preset
+    from squeezekit.training.recipes import get_recipe
+    from squeezekit.weights.convert import assign_arrays
+
+    recipe = get_recipe("cifar")
+    config = get_preset("squeezenet1_1").replace(**{**recipe.arch_overrides, "bypass": "complex", "batch_norm": False})
+    model = SqueezeNet(config, input_shape=(32, 32, 3), classes=3)
+    assign_arrays(model, random_arrays(config, classes=3))
+    path = tmp_path / "bypass.keras"
+    model.save(path)
+    labels = (("c0", "zero"), ("c1", "one"), ("c2", "two"))
+    write_sidecar(path, ModelMetadata(labels, recipe.preprocessing, source="test",
+                                      extra={"config": json.loads(json.dumps(config.to_dict()))}))
+    images = write_images(tmp_path / "images", per_class=4)
+    status = main(["export", str(path), "--format", "litert", "--quantize", "int8", "-o", str(tmp_path / "m.tflite"),
+                   "--calibration", str(images)])
+    err = capsys.readouterr().err
+    if status == 0:  # a LiteRT that no longer crashes on it: then the file must be whole and checked
+        assert (tmp_path / "m.tflite").is_file()
+        return
+    assert status == 1 and len(err.strip().splitlines()) == 1 and "LiteRT crashes" in err, err
+    assert not (tmp_path / "m.tflite").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from squeezekit.errors import DownloadError, ParameterError, TrialsFailedError
+    from squeezekit.errors import DownloadError, ExportError, ParameterError, TrialsFailedError
 
     def fail(error: BaseException, status: int) -> int:
         print(f"squeezekit {args.command}: error: {describe_error(error)}", file=sys.stderr)
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     except ParameterError as error:  # the library names its parameters; the command line has options
         print(f"squeezekit {args.command}: error: {error.render(option_name)}", file=sys.stderr)
         return EXIT_USAGE
-    except (DownloadError, TrialsFailedError) as error:
+    except (DownloadError, ExportError, TrialsFailedError) as error:
         return fail(error, EXIT_FAILED)
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:  # WeightFileError included
         return fail(error, EXIT_USAGE)

@@ -235,5 +235,9 @@ def _runner(path: Path, format: str, outputs: str | None):
         return SavedModelEngine(path)
     from squeezekit.runtime.engines import open_engine, softmax
 
+    if format == "litert":
+        from squeezekit.export.litert import check_litert_loads
+
+        check_litert_loads(path)
     engine = open_engine(path)
     return (lambda batch: softmax(engine(batch))) if outputs == "scores" else engine

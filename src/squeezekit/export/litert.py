@@ -54,3 +54,22 @@ def export_litert(model, path: str | os.PathLike, *, quantize: str, calibration:
     signature = [keras.InputSpec(shape=(batch, *input_size, model.input_shape[-1]), dtype="float32")]
     model.export(os.fspath(path), format="litert", input_signature=signature, verbose=False, **options)
     return "scores" if model.layers[-1].name == "pool10" else "probabilities"
+
+
+# LiteRT aborts the whole process (SIGABRT in allocate_tensors, no message) on some int8 models: seen on
+# the cifar recipe's architecture with complex bypass. Load it once in a child process first, so that
+# the export fails with a message instead of taking the command with it.
+_LITERT_PROBE = "import sys; from ai_edge_litert.interpreter import Interpreter; Interpreter(model_path=sys.argv[1]).allocate_tensors()"
+
+
+def check_litert_loads(path: str | os.PathLike) -> None:
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", _LITERT_PROBE, os.fspath(path)], capture_output=True, timeout=600)
+    if probe.returncode < 0:
+        from squeezekit.errors import ExportError
+
+        raise ExportError(f"LiteRT crashes while loading the exported model (signal {-probe.returncode}, in "
+                           "allocate_tensors); nothing was written. Export this model to ONNX instead "
+                           "(--format onnx), which runs it")

@@ -251,13 +251,15 @@ def board_fit(flash: int, arena: int) -> list[dict]:
 def write_tflm(keras_model, folder: Path, *, calibration: np.ndarray, input_size: tuple[int, int], metadata,
                macs: int | None, source: str, max_arena: int | None = None, check_images: np.ndarray) -> dict:
     """Convert, measure, verify and write the TFLM export into ``folder`` (which must exist); returns the report."""
-    from squeezekit.export.litert import export_litert
+    from squeezekit.errors import ExportError
+    from squeezekit.export.litert import check_litert_loads, export_litert
 
     folder.mkdir(parents=True, exist_ok=True)
     tflite = folder / "model.tflite"
     export_litert(keras_model, tflite, quantize="int8", calibration=calibration, input_size=input_size,
                   integer_io=True)
     model = describe(tflite.read_bytes())
+    check_litert_loads(tflite)  # its reference kernels run below, in this process
     arena = measure_arena(tflite)
     if max_arena is not None and arena > max_arena:
         raise ValueError(f"the model needs a {arena:,}-byte tensor arena, more than --max-arena {max_arena:,}")
@@ -265,10 +267,10 @@ def write_tflm(keras_model, folder: Path, *, calibration: np.ndarray, input_size
     ours, reference = tflm_outputs(model.data, arena, inputs), reference_outputs(model.data, inputs)
     if not np.array_equal(ours, reference):
         differing = int((ours != reference).any(axis=1).sum())
-        raise RuntimeError(f"TFLM's outputs differ from LiteRT's reference kernels on {differing} of {len(inputs)} images")
+        raise ExportError(f"TFLM's outputs differ from LiteRT's reference kernels on {differing} of {len(inputs)} images")
     header, body = c_sources(model, arena, metadata, source)
     if parse_c_array(body) != model.data or not np.array_equal(tflm_outputs(parse_c_array(body), arena, inputs), ours):
-        raise RuntimeError("the C array does not read back as the model")
+        raise ExportError("the C array does not read back as the model")
     (folder / "model_data.h").write_text(header)
     (folder / "model_data.cc").write_text(body)
     report = {
