@@ -176,3 +176,19 @@ def test_bad_arguments_raise_value_error_naming_the_parameter(kwargs, parameter)
     kwargs.setdefault("weights", None)
     with pytest.raises(ValueError, match=parameter):
         squeezenet1_1(**kwargs)
+
+
+@pytest.mark.parametrize("height, width", [(32, 32), (16, 9), (8, 8), (113, 113), (14, 15), (4, 6), (3, 3)])
+def test_ceil_pooling_equals_the_numpy_reference_on_every_path(height, width):
+    """RoundedMaxPooling2D against the independent numpy reference (Caffe ceil mode), on inputs with
+    negative values: "same" pooling where it is equivalent (even sizes), an explicit pad elsewhere."""
+    from squeezekit.models.pooling import RoundedMaxPooling2D
+
+    x = np.random.default_rng(height * 100 + width).normal(0, 1, (2, height, width, 5)).astype(np.float32)
+    layer = RoundedMaxPooling2D(3, 2, "ceil")
+    got = keras.ops.convert_to_numpy(layer(x))
+    expected = ref.max_pool(x.transpose(0, 3, 1, 2), 3, 2, "ceil").transpose(0, 2, 3, 1)
+    np.testing.assert_array_equal(got, expected)
+    padding = layer._ceil_padding(x.shape)
+    uses_same = any(after for _, after in padding) and layer._same_is_equivalent(x.shape, padding)
+    assert uses_same == (height % 2 == 0 and width % 2 == 0)
