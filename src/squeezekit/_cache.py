@@ -13,6 +13,7 @@ then built in a temporary folder for this process only.
 from __future__ import annotations
 
 import atexit
+import glob
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from squeezekit._resources import HOME_VARIABLE, atomic_write_bytes, cache_dir, sha256_of
+from squeezekit._resources import HOME_VARIABLE, atomic_write_bytes, cache_dir, sha256_of, writer_is_gone
 
 logger = logging.getLogger("squeezekit.cache")
 RECORD_SUFFIX = ".record.json"
@@ -57,14 +58,9 @@ def _read_record(path: Path, built_from: str, valid_report) -> tuple[dict | None
 
 def _remove_abandoned_builds(folder: Path, name: str) -> None:
     """Scratch folders of builds whose process is gone (a SIGKILL, a power cut)."""
-    for scratch in folder.glob(f".{name}{_PARTIAL}*"):
-        try:
-            pid = int(scratch.name[len(f".{name}{_PARTIAL}"):].split("-")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    for scratch in folder.glob(f".{glob.escape(name)}{_PARTIAL}*"):
+        if writer_is_gone(scratch.name[len(f".{name}{_PARTIAL}"):].split("-")[0]):
             shutil.rmtree(scratch, ignore_errors=True)
-        except (ValueError, PermissionError, OSError):
-            pass  # not ours, or a live process of another user
 
 
 _session_folder: Path | None = None
@@ -109,7 +105,7 @@ def cached_file(path: Path, built_from: str, build: Callable[[Path], dict | None
             atomic_write_bytes(record_path(path), json.dumps(record, indent=1).encode())
         except OSError:  # a full cache: the file is kept for this run only, the work goes on
             kept = _session_dir() / f"{secrets.token_hex(4)}-{path.name}"
-            shutil.move(path if path.exists() and not built.exists() else built, kept)
+            shutil.move(built if built.exists() else path, kept)  # the rename, or only the record, failed
             return kept, report
         return path, report
     finally:

@@ -159,16 +159,24 @@ def download_file(file: DataFile, destination: Path) -> Path:
     return destination
 
 
+def writer_is_gone(pid: str) -> bool:
+    """Whether the process whose pid a temporary name carries has ended (so what it left is garbage).
+    Not a pid, or a live process (of another user too): False, and the file is left alone."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):
+        return False
+    return False
+
+
 def _temporary_beside(path: Path):
     """An open temporary file ``.NAME.PID.XXXX.part`` beside ``path``. Those of processes that are gone (a
     SIGKILL mid-write) are removed first, so interrupted writes never accumulate."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        try:
-            os.kill(int(stale.name[len(path.name) + 2:].split(".")[0]), 0)
-        except ProcessLookupError:
+        if writer_is_gone(stale.name[len(path.name) + 2:].split(".")[0]):
             stale.unlink(missing_ok=True)
-        except (ValueError, OSError):
-            pass  # not named by this scheme, or a live process of another user
     return tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part",
                                        delete=False)
 

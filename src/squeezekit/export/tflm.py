@@ -146,9 +146,10 @@ def measure_arena(model_path: Path) -> int:
 
 
 def quantize_input(images: np.ndarray, model: TflmModel) -> np.ndarray:
-    """Preprocessed float images -> the model's int8 input."""
-    values = np.round(images / model.input_scale) + model.input_zero_point
-    return np.clip(values, -128, 127).astype(np.int8)
+    """Preprocessed float images -> the model's int8 input (as the runtime quantises a LiteRT model's)."""
+    from squeezekit.runtime.engines import quantize
+
+    return quantize(images, model.input_scale, model.input_zero_point, np.int8)
 
 
 def tflm_outputs(data: bytes, arena: int, inputs: np.ndarray) -> np.ndarray:

@@ -116,9 +116,7 @@ class LiteRTEngine:
             self._batch = batch.shape[0]
         dtype = self._input["dtype"]
         if dtype != np.float32:
-            scale, zero_point = self._input["quantization"]
-            info = np.iinfo(dtype)
-            batch = np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
+            batch = quantize(batch, *self._input["quantization"], dtype)
         self.interpreter.set_tensor(self._input["index"], batch)
         self.interpreter.invoke()
         out = self.interpreter.get_tensor(self._output["index"])
@@ -128,27 +126,27 @@ class LiteRTEngine:
         return out.copy() if out.dtype == np.float32 else out
 
 
-class quiet_native_output:
-    """Silence native libraries' messages on file descriptors ``fds`` (default: stderr) for a block."""
+def quantize(values: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    """Float values to a quantised integer tensor: ``round(x / scale + zero_point)``, clipped to ``dtype``."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
 
-    def __init__(self, *fds: int):
-        self.fds = fds or (2,)
+
+class quiet_native_output:
+    """Silence a native library's messages on file descriptor 2 for the duration of a block."""
 
     def __enter__(self):
         import sys
 
-        sys.stdout.flush()
         sys.stderr.flush()
-        self._saved = [os.dup(fd) for fd in self.fds]
+        self._saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
-        for fd in self.fds:
-            os.dup2(devnull, fd)
+        os.dup2(devnull, 2)
         os.close(devnull)
 
     def __exit__(self, *exc):
-        for fd, saved in zip(self.fds, self._saved):
-            os.dup2(saved, fd)
-            os.close(saved)
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
 
 
 def open_engine(path: str | os.PathLike, threads: int | None = None):

@@ -55,7 +55,8 @@ def parse_state(values) -> dict:
     from squeezekit._schema import FieldError, file_name, integer, mapping, real, required, sequence, text
 
     state = mapping(values, "state")
-    file_name(required(state, "checkpoint"), "checkpoint")
+    if not file_name(required(state, "checkpoint"), "checkpoint").endswith(".keras"):
+        raise FieldError("checkpoint", f"must name a .keras file, not {state['checkpoint']!r}")
     integer(required(state, "epoch"), "epoch", 0, 1 << 20)
     mapping(required(state, "config"), "config")
     for i, name in enumerate(sequence(required(state, "class_names"), "class_names", min_length=1, max_length=100_000)):
@@ -72,8 +73,6 @@ def parse_state(values) -> dict:
             real(state[key], key, -1.0, 1e12)
     if "arch" in state:
         text(state["arch"], "arch", 200)
-    if "checkpoint" in state and not str(state["checkpoint"]).endswith(".keras"):
-        raise FieldError("checkpoint", f"must name a .keras file, not {state['checkpoint']!r}")
     return state
 
 
