@@ -103,3 +103,30 @@ def test_refusals(exported, tmp_path, capsys):
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     status = main(["export", str(model), "--format", "tflm", "-o", str(tmp_path / "mine"), "--overwrite"])
     assert status == 2 and (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+
+
+def test_the_mcu_recipe_fits_an_arduino_nano_33_ble(tmp_path):
+    """The `mcu` recipe's network, int8 in TFLM: <= 256 KB of flash for the model, <= 128 KB of arena.
+
+    Flash and arena depend on the architecture, not on the weights' values, so random weights do.
+    """
+    from squeezekit.export import export_model
+    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
+    from squeezekit.models.squeezenet import SqueezeNet
+    from squeezekit.registry import get_preset
+    from squeezekit.training.recipes import get_recipe
+
+    recipe = get_recipe("mcu")
+    config = get_preset("squeezenet1_1").replace(**recipe.arch_overrides)
+    model = SqueezeNet(config, input_shape=(32, 32, 3), classes=10)
+    model.save(tmp_path / "mcu.keras")
+    labels = tuple((f"c{i}", f"class {i}") for i in range(10))
+    write_sidecar(tmp_path / "mcu.keras", ModelMetadata(labels, recipe.preprocessing, source="mcu recipe",
+                                                        extra={"config": config.to_dict()}))
+    images = write_images(tmp_path / "images", per_class=4)
+    result = export_model(str(tmp_path / "mcu.keras"), "tflm", calibration=images, output=tmp_path / "mcu.tflm",
+                          min_agreement=0.0)
+    report = json.loads((result.path / "report.json").read_text())
+    assert report["flash_bytes"] <= 256 * 1024 and report["arena_bytes"] <= 128 * 1024, report
+    nano = next(b for b in report["boards"] if b["board"].startswith("Arduino Nano 33 BLE"))
+    assert nano["fits"]

@@ -158,3 +158,32 @@ def test_fuzz_mutated_files(small_sqz, data):
     for layer in model.layers:
         assert layer.dense_weights().shape == layer.shape
         assert np.isfinite(layer.dense_weights()).all()
+
+
+def test_the_runtime_builds_a_files_onnx_graph_once_keyed_by_its_checksum(small_sqz, tmp_path, monkeypatch):
+    """A second start reads the cached ONNX model (no decoding), with the same outputs and metadata;
+    another file, even of the same name, is decoded and built anew."""
+    import squeezekit.formats.sqz as sqz_format
+    from squeezekit.compression.api import compress_arrays
+    from squeezekit.runtime import Classifier
+
+    monkeypatch.setenv("SQUEEZEKIT_HOME", str(tmp_path / "home"))
+    path = tmp_path / "model.sqz"
+    path.write_bytes(small_sqz[0])
+    images = np.random.default_rng(3).normal(size=(2, 40, 40, 3)).astype(np.float32)
+    first = Classifier.load(path)
+    expected = first.predict(images)
+
+    def no_decoding(*args):
+        raise AssertionError("the .sqz file was decoded again")
+
+    monkeypatch.setattr(sqz_format, "read_sqz", no_decoding)
+    second = Classifier.load(path)
+    np.testing.assert_array_equal(second.predict(images), expected)
+    assert second.metadata.to_dict() == first.metadata.to_dict()
+    assert len(list((tmp_path / "home" / "artefacts" / "sqz").glob("*.onnx"))) == 1
+
+    other, _ = encode_sqz(SMALL.to_dict(), small_metadata(), compress_arrays(SMALL, random_arrays(seed=1), bits=4))
+    path.write_bytes(other)
+    with pytest.raises(AssertionError, match="decoded again"):
+        Classifier.load(path)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from squeezekit.training.recipes import RECIPES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="training images: class folders or a zip (train/test splits used)")
@@ -34,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", action="append", required=True, metavar="NAME=V1,V2[@NAME=V,...]",
                         help="a metaparameter and its values (repeatable)")
     parser.add_argument("--base", default="squeezenet1_1", help="architecture swept around (default: %(default)s)")
-    parser.add_argument("--recipe", default="cifar", choices=("paper", "cifar", "finetune"),
+    parser.add_argument("--recipe", default="cifar", choices=tuple(RECIPES),
                         help="training recipe for every trial (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the recipe's)")
     parser.add_argument("--budget-minutes", type=float, default=None,

@@ -6,6 +6,9 @@ a seeded --val-fraction of the training images validates. Recipes:
   paper     SGD momentum 0.9, lr 0.04 decaying linearly to 0, weight decay 2e-4 (Caffe's), dropout 0.5,
             batch 512 as 64 x 8 gradient accumulation, 227x227 random crops (the SqueezeNet paper)
   cifar     32x32 images: 3x3 stride-1 stem, batch norm, SGD + cosine, pad-crop-flip (not in the paper)
+  mcu       32x32 images, the cifar recipe on a 167 K-parameter network whose int8 model (<= 256 KB) and
+            tensor arena (<= 128 KB) fit a microcontroller such as the Arduino Nano 33 BLE Sense
+            (export it with 'squeezekit export --format tflm')
   finetune  ImageNet weights with a new conv10 for your classes; the head alone for one epoch, then all
 Options given explicitly override the recipe, and the metaparameter options (--bypass,
 --squeeze-ratio, ...) the recipe's architecture. RUN_DIR receives best.keras and last.keras (with their
@@ -35,13 +38,14 @@ import json
 import sys
 
 from squeezekit.cli._arch import add_architecture_arguments, overrides_from_args
+from squeezekit.training.recipes import RECIPES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder or zip of class folders (with train/ and val/ or test/ splits, or not)")
     parser.add_argument("--val", help="separate validation folder or zip (same classes)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="held-out share when there is no validation split (default: %(default)s)")
-    parser.add_argument("--recipe", default="cifar", choices=["paper", "cifar", "finetune"], help="training recipe (default: %(default)s)")
+    parser.add_argument("--recipe", default="cifar", choices=tuple(RECIPES), help="training recipe (default: %(default)s)")
     parser.add_argument("--epochs", type=int, help="epochs in all (with --resume, a larger value extends the run)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="peak learning rate")

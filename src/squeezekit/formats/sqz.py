@@ -378,10 +378,14 @@ def _expected_shapes(config: dict, metadata: dict, reader: _Reader) -> dict[str,
     return build_plan(architecture, classes).kernel_shapes()
 
 
+def check_file_size(path: str | os.PathLike) -> None:
+    """Refuse, before reading it, a file far larger than any SqueezeNet."""
+    size = Path(path).stat().st_size
+    if size > 64 * MAX_TENSOR_SIZE:
+        raise SqzFormatError(Path(path), f"{size} bytes is far larger than any SqueezeNet")
+
+
 def read_sqz(path: str | os.PathLike) -> SqzModel:
     """Read and validate a ``.sqz`` file (see :func:`decode_sqz`)."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > 64 * MAX_TENSOR_SIZE:
-        raise SqzFormatError(path, f"{size} bytes is far larger than any SqueezeNet")
-    return decode_sqz(path.read_bytes(), os.fspath(path))
+    check_file_size(path)
+    return decode_sqz(Path(path).read_bytes(), os.fspath(path))

@@ -1,9 +1,15 @@
 """Run a ``.sqz`` (Deep-Compressed) model without TensorFlow: decode with numpy, build an ONNX graph
-in memory with the ``onnx`` package, run it with ONNX Runtime."""
+with the ``onnx`` package, run it with ONNX Runtime.
+
+The graph is built once per file and cached under ``SQUEEZEKIT_HOME/artefacts/sqz``, keyed by the
+file's SHA-256 (decoding and building took most of a ``predict`` start-up); the metadata travels inside
+the cached ONNX model, so a cached start reads nothing of the ``.sqz`` but its checksum.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from squeezekit.formats.metadata import ModelMetadata
 
@@ -31,12 +37,30 @@ def onnx_bytes(config: dict, arrays: dict, metadata: dict | None = None) -> byte
     return model.SerializeToString()
 
 
+def sqz_onnx(path: str | os.PathLike) -> Path:
+    """The cached float32 ONNX model of a ``.sqz`` file, built on first use (see the module docstring)."""
+    from squeezekit import __version__
+    from squeezekit._cache import cached_file
+    from squeezekit._resources import cache_dir, sha256_of
+    from squeezekit.formats.sqz import check_file_size, read_sqz
+
+    check_file_size(path)
+    digest = sha256_of(path)
+
+    def build(destination: Path) -> None:
+        compressed = read_sqz(path)
+        metadata = sqz_metadata(compressed.metadata, path)
+        destination.write_bytes(onnx_bytes(compressed.config, compressed.arrays(), metadata.to_dict()))
+
+    cached, _ = cached_file(cache_dir() / "artefacts" / "sqz" / f"{digest[:20]}-float32.onnx",
+                            f"float32 ONNX of the .sqz file {digest}, squeezekit {__version__}", build,
+                            what="float32 ONNX model of a .sqz file")
+    return cached
+
+
 def open_sqz(path: str | os.PathLike, threads: int | None = None):
     """``(OnnxEngine, ModelMetadata)`` of a ``.sqz`` file."""
-    from squeezekit.formats.sqz import read_sqz
     from squeezekit.runtime.engines import OnnxEngine
 
-    compressed = read_sqz(path)
-    metadata = sqz_metadata(compressed.metadata, path)
-    engine = OnnxEngine(onnx_bytes(compressed.config, compressed.arrays(), metadata.to_dict()), threads)
-    return engine, metadata
+    engine = OnnxEngine(sqz_onnx(path), threads)
+    return engine, ModelMetadata.from_dict(engine.metadata)
