@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from _results import write_results
 
 
 def run_and_report(command: list[str], name: str, split: str) -> None:
@@ -16,12 +17,8 @@ def run_and_report(command: list[str], name: str, split: str) -> None:
         sys.exit(completed.returncode)
     metrics = json.loads(completed.stdout.strip().splitlines()[-1])
     result = {"command": " ".join(command[1:]), "wall_seconds": round(wall, 1), **metrics}
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"{name}.json").write_text(json.dumps(result, indent=1))
     table = (f"| {split} top-1 | {split} top-5 | epochs | wall time | training images/s (median epoch) | parameters |\n"
              "|---|---|---|---|---|---|\n"
              f"| {100 * metrics['top1']:.2f} % | {100 * metrics['top5']:.2f} % | {metrics['epochs']} | {wall / 60:.1f} min | "
              f"{metrics['images_per_second']} | {metrics['parameters']:,} |\n")
-    (results / f"{name}.md").write_text(table)
-    print(table)
+    write_results(name, result, table)

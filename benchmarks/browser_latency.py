@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _results import write_results
+
 ROOT = Path(__file__).parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _ort_web(folder: Path) -> Path:
@@ -134,11 +135,8 @@ def main() -> None:
               f"({report['models']['fp32']['threads']} threads), {os.cpu_count()} cores, {len(photos)} photos of the "
               "shared ImageNet sample; the server's time is its own `time_ms` (decode, preprocessing, batching, engine)."]
     markdown = "\n".join(lines) + "\n"
-    print(markdown)
-    RESULTS.mkdir(exist_ok=True)
     report["command"] = "SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/browser_latency.py"
-    (RESULTS / "browser_latency.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / "browser_latency.md").write_text(markdown)
+    write_results("browser_latency", report, markdown)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from _results import RESULTS, write_results
 from _train_run import run_and_report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-RESULTS = Path(__file__).parent / "results"
 # MLPerf Tiny's image classification (github.com/mlcommons/tiny): ResNet-8 (16/32/64 filters) on CIFAR-10,
 # quality target 85 % top-1 (benchmark/README.md); its int8 pretrainedResnet_quant.tflite is 98,496 bytes,
 # the reference submission's kTensorArenaSize 100 * 1024; parameters and MACs counted from its Keras model
@@ -58,8 +58,11 @@ def _cifar_images(split: str, folder: Path, count: int | None = None) -> list[tu
     return out
 
 
-def _tflm_top1(job: tuple[str, dict, list[tuple[str, int]]]) -> tuple[int, int]:
-    """Correct predictions of TFLM's interpreter on some photos (one process per share of the photos)."""
+def _tflm_top1(job: tuple[str, str, dict, list[tuple[str, int]]]) -> tuple[int, int]:
+    """Correct predictions of TFLM's interpreter on some photos (one process per share of the photos).
+
+    ``job`` is (the .tflite, the .keras file whose metadata gives the preprocessing, the TFLM report, photos).
+    """
     import numpy as np
     from tflite_micro.python.tflite_micro import runtime
 
@@ -133,10 +136,7 @@ def main() -> None:
         f"**{'met' if result['meets_goal'] else 'not met'}**. Int8 top-1 on all {len(test):,} CIFAR-10 test photos.",
     ]
     markdown = "\n".join(lines) + "\n"
-    print(markdown)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mcu_recipe.json").write_text(json.dumps(result, indent=1))
-    (RESULTS / "mcu_recipe.md").write_text(markdown)
+    write_results("mcu_recipe", result, markdown)
 
 
 if __name__ == "__main__":

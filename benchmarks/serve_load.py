@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from _results import write_results
 
 
 def _photos(count: int) -> list[Path]:
@@ -196,10 +196,7 @@ def main() -> None:
               f"{predict_rate:.1f} images/s. In-process, one photo: {in_process_ms:.1f} ms (median of 50). "
               f"Server peak memory: {peak:.0f} MB. {os.cpu_count()} cores."]
     markdown = "\n".join(lines) + "\n"
-    print(markdown)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "serve_load.json").write_text(json.dumps(report, indent=1))
-    (RESULTS / "serve_load.md").write_text(markdown)
+    write_results("serve_load", report, markdown)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Writes benchmarks/results/sqz_startup.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -21,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+from _results import write_results
 
 
 def main() -> None:
@@ -62,10 +61,7 @@ def main() -> None:
                 "| later starts (cached graph) | {c:.3f} s |\n\nRatio {r:.2f}; goal <= 0.5 s: {met}.\n").format(
         runs=args.runs, f=result["first_start_median_s"], c=result["cached_start_median_s"], r=result["ratio"],
         met="met" if result["cached_start_median_s"] <= 0.5 else "not met")
-    print(markdown)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sqz_startup.json").write_text(json.dumps(result, indent=1))
-    (RESULTS / "sqz_startup.md").write_text(markdown)
+    write_results("sqz_startup", result, markdown)
 
 
 if __name__ == "__main__":

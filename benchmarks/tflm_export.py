@@ -18,8 +18,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from _results import write_results
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-RESULTS = Path(__file__).parent / "results"
 
 
 def _test_images(folder: Path, count: int = 200) -> Path:
@@ -73,11 +74,8 @@ def main() -> None:
               "Each export: TFLM == LiteRT reference kernels on "
               f"{rows[0]['verified_images']} CIFAR-10 test images, C array read back."]
     markdown = "\n".join(lines) + "\n"
-    print(markdown)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tflm_export.json").write_text(json.dumps(
-        {"rows": rows, "command": "SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/tflm_export.py"}, indent=1))
-    (RESULTS / "tflm_export.md").write_text(markdown)
+    write_results("tflm_export", {"rows": rows, "command": "SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/tflm_export.py"},
+                  markdown)
 
 
 if __name__ == "__main__":

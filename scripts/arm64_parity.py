@@ -137,7 +137,8 @@ def pick_photos(count: int, folder: Path) -> list[str]:
 def compare_predictions(x86: str, arm: str) -> dict:
     """Per photo: the same top-5 (ids, in order), the same top-1; the largest probability difference."""
     x86_rows, arm_rows = [json.loads(line) for line in x86.splitlines()], [json.loads(line) for line in arm.splitlines()]
-    assert [Path(r["file"]).name for r in x86_rows] == [Path(r["file"]).name for r in arm_rows] and x86_rows
+    if not x86_rows or [Path(r["file"]).name for r in x86_rows] != [Path(r["file"]).name for r in arm_rows]:
+        sys.exit("x86 and arm64 predict did not classify the same photos")
     ids = [([p["id"] for p in a["predictions"]], [p["id"] for p in b["predictions"]]) for a, b in zip(x86_rows, arm_rows)]
     largest = max(abs(p["probability"] - q["probability"])
                   for a, b in zip(x86_rows, arm_rows) for p, q in zip(a["predictions"], b["predictions"]))
