@@ -33,7 +33,12 @@ ENGINES = {
     "litert-fp16": ("litert", "litert", "float16"),
     "litert-dynamic": ("litert", "litert", "dynamic"),
     "litert-int8": ("litert", "litert", "int8"),
+    "openvino-fp32": ("openvino", "openvino", "none"),  # IR converted from the ONNX float32 export
+    "openvino-int8": ("openvino", "openvino", "int8"),  # NNCF post-training quantisation of it
 }
+# The package each engine needs beyond squeezekit[train,runtime]: missing, a default run leaves it out.
+_OPTIONAL_PACKAGES = {"litert": "ai_edge_litert", "openvino": "nncf"}
+INT8_ENGINES = ("litert-int8", "onnxruntime-int8", "openvino-int8")
 REFERENCE_ENGINE = "keras-graph"
 
 
@@ -122,6 +127,12 @@ def _worker(spec: dict) -> dict:
         if kind == "onnx":
             session, name = engine.session, engine.input_name
             raw_call = lambda batch: session.run(None, {name: batch})[0]  # noqa: E731
+        elif kind == "openvino":
+            request = engine._request(1)
+
+            def raw_call(batch):
+                request.infer({0: batch})
+                return request.get_output_tensor(0).data
         else:
             interpreter = engine.interpreter
 
@@ -213,6 +224,7 @@ def run_bench(settings: BenchSettings, log=None) -> dict:
     unknown = [e for e in settings.engines if e not in ENGINES]
     if unknown:
         raise ValueError(f"Unknown engine(s) {unknown}. Expected some of {list(ENGINES)}")
+    engines = _available(settings.engines, log)
     if any(b < 1 for b in settings.batch_sizes):
         raise ValueError(f"Expected batch sizes >= 1. Received: {settings.batch_sizes}")
     threads = settings.threads or default_threads()
@@ -224,18 +236,33 @@ def run_bench(settings: BenchSettings, log=None) -> dict:
     log(f"images: {image_source}; input {preprocessing.crop}x{preprocessing.crop}; {threads} threads")
 
     artefacts: dict[str, dict] = {}
-    for engine in settings.engines:
+    stem = f"{Path(settings.model).stem}-{preprocessing.crop}"
+
+    def export(fmt: str, quantize: str) -> dict:  # once each: the OpenVINO engines start from the ONNX export
+        if f"{fmt} {quantize}" not in artefacts:
+            path = work / f"{stem}.{quantize}{'.tflite' if fmt == 'litert' else '.onnx'}"
+            log(f"exporting {fmt} {quantize} -> {path.name}")
+            exported = export_model(settings.model, fmt, quantize=quantize, output=path, input_size=settings.input_size,
+                                    min_agreement=0.0, overwrite=True)  # the bench's own work folder
+            artefacts[f"{fmt} {quantize}"] = {"path": str(exported.path), "size_bytes": exported.size_bytes}
+        return artefacts[f"{fmt} {quantize}"]
+
+    for engine in engines:
         kind, fmt, quantize = ENGINES[engine]
-        if fmt is None:
-            continue
-        path = work / f"{Path(settings.model).stem}-{preprocessing.crop}.{quantize}{'.tflite' if fmt == 'litert' else '.onnx'}"
-        log(f"exporting {engine} -> {path.name}")
-        exported = export_model(settings.model, fmt, quantize=quantize, output=path, input_size=settings.input_size,
-                                min_agreement=0.0, overwrite=True)  # the bench's own work folder
-        artefacts[engine] = {"path": str(exported.path), "size_bytes": exported.size_bytes, "check": exported.check.to_dict()}
+        if fmt == "openvino":
+            from squeezekit.runtime.calibration import calibration_images
+            from squeezekit.runtime.quantize import openvino_model
+
+            path = work / f"{stem}.openvino-{quantize}.xml"
+            log(f"converting the ONNX float32 export to OpenVINO {quantize} -> {path.name}")
+            calibration = calibration_images(None, preprocessing) if quantize == "int8" else None
+            openvino_model(export("onnx", "none")["path"], path, calibration)
+            artefacts[engine] = {"path": str(path), "size_bytes": path.stat().st_size + path.with_suffix(".bin").stat().st_size}
+        elif fmt is not None:
+            artefacts[engine] = export(fmt, quantize)
 
     rows = []
-    for engine in settings.engines:
+    for engine in engines:
         kind = ENGINES[engine][0]
         spec = {"engine": engine, "kind": kind, "model": settings.model, "threads": threads,
                 "preprocessing": preprocessing.to_dict(), "crops": str(work / "crops.npy"),
@@ -277,11 +304,25 @@ def run_bench(settings: BenchSettings, log=None) -> dict:
     return report
 
 
+def _available(engines: tuple[str, ...], log) -> list[str]:
+    """The engines whose packages are installed; one that is missing is left out with a log line."""
+    import importlib.util
+
+    kept = []
+    for engine in engines:
+        package = _OPTIONAL_PACKAGES.get(ENGINES[engine][0])
+        if package and importlib.util.find_spec(package) is None:
+            log(f"leaving out {engine}: {package} is not installed (pip install 'squeezekit[all]')")
+        else:
+            kept.append(engine)
+    return kept
+
+
 def evaluate_targets(report: dict) -> dict:
     """The issue's targets, computed from one run's figures."""
     by_engine = {r["engine"]: r for r in report["engines"] if "latency_batch_1" in r}
     targets = {}
-    int8 = [e for e in ("litert-int8", "onnxruntime-int8") if e in by_engine]
+    int8 = [e for e in INT8_ENGINES if e in by_engine]
     if int8 and "onnxruntime-fp32" in by_engine:
         fastest = min(int8, key=lambda e: by_engine[e]["latency_batch_1"]["median_ms"])
         ratio = by_engine[fastest]["latency_batch_1"]["median_ms"] / by_engine["onnxruntime-fp32"]["latency_batch_1"]["median_ms"]

@@ -120,6 +120,7 @@ def _keras_file(ref: ModelRef) -> KerasModel:
 
     import squeezekit.models.fire  # noqa: F401  (registers the custom layers for deserialisation)
     import squeezekit.models.pooling  # noqa: F401
+    import squeezekit.training.schedules  # noqa: F401  (a trained model's optimizer may use its schedule)
 
     try:
         model = keras.models.load_model(ref.path)

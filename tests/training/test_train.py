@@ -23,6 +23,19 @@ def _train(tmp_path, *args, timeout=300):
     return subprocess.run([*TRAIN, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=_env(tmp_path))
 
 
+def _train_here(tmp_path, monkeypatch, capsys, *args) -> tuple[int, str]:
+    """The same command in this process (no interpreter and TensorFlow start-up): (exit status, stderr)."""
+    from squeezekit.cli.main import main
+
+    monkeypatch.setenv("SQUEEZEKIT_HOME", str(tmp_path / "home"))
+    capsys.readouterr()
+    try:
+        status = main([*TRAIN[3:], *map(str, args)])
+    except SystemExit as exit:  # argparse's usage errors
+        status = exit.code
+    return status, capsys.readouterr().err
+
+
 def test_run_folder_holds_models_history_metrics_and_plots(tiny_cifar, tmp_path):
     run = tmp_path / "run"
     result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "2", "--out", run, "--json")
@@ -166,7 +179,7 @@ def test_resume_with_more_epochs_extends_the_run_on_the_longer_schedule(tiny_cif
     assert float(history[2]["learning_rate"]) == pytest.approx(float(fresh_history[2]["learning_rate"]), abs=1e-6)
 
 
-def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path):
+def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
     assert _train(tmp_path, "--data", tiny_cifar, "--epochs", "1", "--out", run).returncode == 0
     before = (run / "checkpoints" / "state.json").read_text()
@@ -187,22 +200,22 @@ def test_bad_inputs_are_clear_errors_and_keep_results(tiny_cifar, tmp_path):
                            "bypass"),
     }
     for name, (args, fragment) in cases.items():
-        result = _train(tmp_path, *args)
-        assert result.returncode == 2, (name, result.stderr[-1500:])
-        last = result.stderr.strip().splitlines()[-1]
-        assert fragment in last and "Traceback" not in result.stderr, (name, last)
+        status, stderr = _train_here(tmp_path, monkeypatch, capsys, *args)
+        assert status == 2, (name, stderr[-1500:])
+        last = stderr.strip().splitlines()[-1]
+        assert fragment in last and "Traceback" not in stderr, (name, last)
     assert (run / "checkpoints" / "state.json").read_text() == before
 
 
-def test_data_problems(tiny_cifar, tmp_path):
+def test_data_problems(tiny_cifar, tmp_path, monkeypatch, capsys):
     one_class = tmp_path / "one"
     shutil.copytree(tiny_cifar / "train" / "cat", one_class / "cat")
     empty = tmp_path / "empty-class"
     shutil.copytree(tiny_cifar / "train", empty)
     (empty / "dog").mkdir()
     for data, fragment in ((one_class, "at least 2"), (empty, "without images")):
-        result = _train(tmp_path, "--data", data, "--epochs", "1", "--out", tmp_path / "r")
-        assert result.returncode == 2 and fragment in result.stderr.strip().splitlines()[-1], result.stderr[-1500:]
+        status, stderr = _train_here(tmp_path, monkeypatch, capsys, "--data", data, "--epochs", "1", "--out", tmp_path / "r")
+        assert status == 2 and fragment in stderr.strip().splitlines()[-1], stderr[-1500:]
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_cifar, broken)

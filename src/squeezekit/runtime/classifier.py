@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,8 @@ from squeezekit.formats.metadata import ModelMetadata, read_sidecar
 from squeezekit.preprocessing import ImageError, image_files, load_image, preprocess_input, top_k
 from squeezekit.runtime.engines import open_engine, softmax
 from squeezekit.runtime.sources import RUNTIME_KINDS, identify_model
+
+LOADS_AHEAD = 2  # batches decoded ahead of the one being classified
 
 
 @dataclass
@@ -87,10 +91,18 @@ class Classifier:
             except (ImageError, OSError) as error:
                 return None, str(error) if isinstance(error, ImageError) else f"{path}: {error.strerror or error}"
 
+        chunks = iter([paths[offset: offset + batch_size] for offset in range(0, len(paths), batch_size)])
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            for offset in range(0, len(paths), batch_size):
-                chunk = paths[offset: offset + batch_size]
-                loaded = list(pool.map(load, chunk))
+            # Decoding runs LOADS_AHEAD batches ahead of the engine: Pillow and the engines release the
+            # GIL, so the next batches decode while this one is classified.
+            pending = deque((chunk, [pool.submit(load, path) for path in chunk])
+                            for chunk in itertools.islice(chunks, LOADS_AHEAD))
+            while pending:
+                chunk, futures = pending.popleft()
+                upcoming = next(chunks, None)
+                if upcoming is not None:
+                    pending.append((upcoming, [pool.submit(load, path) for path in upcoming]))
+                loaded = [future.result() for future in futures]
                 good = [(p, a) for p, (a, _) in zip(chunk, loaded) if a is not None]
                 tops = iter(())
                 if good:

@@ -1,4 +1,4 @@
-"""Inference engines behind one numpy-in, numpy-out call: ONNX Runtime and LiteRT, imported lazily."""
+"""Inference engines behind one numpy-in, numpy-out call: ONNX Runtime, LiteRT and OpenVINO, imported lazily."""
 
 from __future__ import annotations
 
@@ -126,6 +126,53 @@ class LiteRTEngine:
         return out.copy() if out.dtype == np.float32 else out
 
 
+class OpenVinoEngine:
+    """An OpenVINO model (IR ``.xml`` with its ``.bin``) compiled for the CPU, at batch 1 for latency.
+
+    One compiled model per batch size: each is compiled for a static shape, since the CPU plugin's
+    dynamic-shape kernels are slower. ``metadata`` is the JSON squeezekit stores in the IR's rt_info.
+    """
+
+    kind = "openvino"
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        openvino = _require("openvino", "openvino")
+        from squeezekit._schema import decode_json
+
+        self.threads = resolve_threads(threads)
+        self._core = openvino.Core()
+        try:
+            self._model = self._core.read_model(os.fspath(path))
+        except RuntimeError as error:
+            raise WeightFileError(path, f"not a loadable OpenVINO model ({str(error).splitlines()[0][:200]})") from None
+        inputs = self._model.inputs
+        if len(inputs) != 1 or len(inputs[0].get_partial_shape()) != 4:
+            raise WeightFileError(path, "expected one 4-D image input (batch, height, width, channels)")
+
+        def dims(shape):
+            return tuple(d.get_length() if d.is_static else -1 for d in shape)
+
+        self.input_shape = dims(inputs[0].get_partial_shape())
+        self.output_shape = dims(self._model.outputs[0].get_partial_shape())
+        stored = self._model.get_rt_info(["squeezekit"]).astype(str) if self._model.has_rt_info(["squeezekit"]) else None
+        self.metadata = decode_json(path, stored, "squeezekit metadata in the model") if stored else None
+        self._requests = {}
+
+    def _request(self, batch_size: int):
+        if batch_size not in self._requests:
+            model = self._model.clone()
+            model.reshape([batch_size, *self.input_shape[1:]])
+            compiled = self._core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": self.threads,
+                                                               "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1})
+            self._requests[batch_size] = compiled.create_infer_request()
+        return self._requests[batch_size]
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        request = self._request(batch.shape[0])
+        request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return request.get_output_tensor(0).data.copy()
+
+
 def quantize(values: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
     """Float values to a quantised integer tensor: ``round(x / scale + zero_point)``, clipped to ``dtype``."""
     info = np.iinfo(dtype)
@@ -155,4 +202,6 @@ def open_engine(path: str | os.PathLike, threads: int | None = None):
         return OnnxEngine(path, threads)
     if suffix == "tflite":
         return LiteRTEngine(path, threads)
-    raise ValueError(f"{path}: unknown model format (expected .onnx or .tflite)")
+    if suffix == "xml":
+        return OpenVinoEngine(path, threads)
+    raise ValueError(f"{path}: unknown model format (expected .onnx, .tflite or an OpenVINO .xml)")

@@ -19,10 +19,11 @@ KINDS = {
     "onnx": "a .onnx file",
     "tflite": "a .tflite file",
     "sqz": "a .sqz file",
+    "openvino": "an OpenVINO .xml file",
     "saved_model": "a SavedModel folder",
 }
-SUFFIXES = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite", ".sqz": "sqz"}
-RUNTIME_KINDS = ("pretrained", "onnx", "tflite", "sqz")  # what runs without TensorFlow or Keras
+SUFFIXES = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite", ".sqz": "sqz", ".xml": "openvino"}
+RUNTIME_KINDS = ("pretrained", "onnx", "tflite", "sqz", "openvino")  # what runs without TensorFlow or Keras
 
 
 @dataclass(frozen=True)

@@ -174,8 +174,9 @@ def _schedule(recipe: Recipe, steps_per_epoch: int, epochs: int):
         # The paper's linear decay to 0 (Caffe "poly" with power 1).
         return keras.optimizers.schedules.PolynomialDecay(recipe.learning_rate, total, end_learning_rate=0.0, power=1.0)
     if warmup:
-        return keras.optimizers.schedules.CosineDecay(0.0, max(1, total - warmup), warmup_target=recipe.learning_rate,
-                                                      warmup_steps=warmup)
+        from squeezekit.training.schedules import WarmupCosineDecay  # CosineDecay's rates, cheaper to trace
+
+        return WarmupCosineDecay(0.0, max(1, total - warmup), warmup_target=recipe.learning_rate, warmup_steps=warmup)
     return keras.optimizers.schedules.CosineDecay(recipe.learning_rate, total)
 
 
@@ -325,6 +326,8 @@ def train(settings: TrainSettings, log=None) -> dict:
 
     ``log`` receives progress lines (default: this module's logger)."""
     import keras
+
+    import squeezekit.training.schedules  # noqa: F401  (registered before any checkpoint is loaded)
 
     log = log or logger.info
     recipe = resolve_recipe(settings)
