@@ -7,7 +7,7 @@ import os
 
 import onnx
 
-from squeezekit.runtime.quantize import int8_weights_saturate
+from squeezekit.runtime.quantize import int8_weight_bits
 
 # Third-party packages `squeezekit predict` may load once the pretrained artefact is built: numpy,
 # Pillow and ONNX Runtime (names starting with "_" are interpreter or setuptools hooks).
@@ -52,7 +52,7 @@ def test_pretrained_artefacts_were_built_without_tensorflow_and_are_reused(artef
     # On x86 without VNNI 8-bit weights saturate ONNX Runtime's kernels (76.5 % agreement): 7-bit ones pass.
     assert check["passed"], check
     int8_metadata = json.loads({p.key: p.value for p in onnx.load(artefacts.default).metadata_props}["squeezekit"])
-    assert int8_metadata["extra"]["weight_bits"] == (7 if int8_weights_saturate() else 8)
+    assert int8_metadata["extra"]["weight_bits"] == int8_weight_bits()
     stamps = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
     # A second call finds them: no SQUEEZEKIT_DATA_DIR, no rebuild, no onnx (the builder) imported.
     env = {k: v for k, v in os.environ.items() if k != "SQUEEZEKIT_DATA_DIR"}

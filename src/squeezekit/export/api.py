@@ -212,13 +212,12 @@ def _export_onnx(keras_model, config, path, quantize, calibration_set, input_siz
         fp32 = Path(scratch) / "fp32.onnx"
         onnx.save(graph, os.fspath(fp32))
         if quantize == "int8":
-            from squeezekit.runtime.quantize import int8_weights_saturate, quantize_onnx_int8
+            from squeezekit.runtime.quantize import int8_weight_bits, quantize_onnx_int8
 
             # 7-bit weights where this CPU's ONNX Runtime kernels would saturate 8-bit ones; recorded
             # because a file made here for a VNNI or Arm machine loses a little precision for it.
-            seven_bit_weights = int8_weights_saturate()
-            quantize_onnx_int8(fp32, path, calibration_set, seven_bit_weights)
-            metadata["extra"]["weight_bits"] = 7 if seven_bit_weights else 8
+            metadata["extra"]["weight_bits"] = int8_weight_bits()
+            quantize_onnx_int8(fp32, path, calibration_set, metadata["extra"]["weight_bits"])
         else:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -45,7 +45,7 @@ def build_fp32(entry, path: Path) -> Path:
     return path
 
 
-def build_int8(entry, fp32_path: Path, path: Path, seven_bit_weights: bool) -> tuple[Path, dict]:
+def build_int8(entry, fp32_path: Path, path: Path, weight_bits: int) -> tuple[Path, dict]:
     """Quantise, check against float32, and return the path and the check report."""
     import tempfile
 
@@ -58,14 +58,14 @@ def build_int8(entry, fp32_path: Path, path: Path, seven_bit_weights: bool) -> t
 
     images = calibration_images(None, entry.preprocessing)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        quantized = quantize_onnx_int8(fp32_path, Path(scratch) / "int8.onnx", images, seven_bit_weights)
+        quantized = quantize_onnx_int8(fp32_path, Path(scratch) / "int8.onnx", images, weight_bits)
         report = compare(predict_in_batches(OnnxEngine(fp32_path), images),
                          predict_in_batches(OnnxEngine(quantized), images), INT8_THRESHOLD)
         model = onnx.load(quantized)
         from onnx import helper
 
         metadata = runtime_metadata(entry, "int8", report.to_dict())
-        metadata["extra"]["weight_bits"] = 7 if seven_bit_weights else 8
+        metadata["extra"]["weight_bits"] = weight_bits
         helper.set_model_props(model, {"squeezekit": json.dumps(metadata)})
         path.write_bytes(model.SerializeToString())
     return path, report.to_dict()
@@ -78,7 +78,7 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
     """
     from squeezekit import __version__
     from squeezekit.registry import get_pretrained
-    from squeezekit.runtime.quantize import int8_weights_saturate
+    from squeezekit.runtime.quantize import int8_weight_bits
 
     if precision not in ("auto", "float32", "int8"):
         raise ValueError(f"Expected precision 'auto', 'float32' or 'int8'. Received: {precision!r}")
@@ -89,11 +89,10 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
                           lambda path: build_fp32(entry, path) and None, what="float32 ONNX model")
     if precision == "float32":
         return fp32
-    # The weights' range follows this CPU (see int8_weights_saturate), so it is part of the cache key.
-    seven_bit_weights = int8_weights_saturate()
-    int8, report = cached_file(_artefact_dir() / f"{stem}-int8.onnx",
-                               f"int8 ONNX ({7 if seven_bit_weights else 8}-bit weights) of {built_from}",
-                               lambda path: build_int8(entry, fp32, path, seven_bit_weights)[1], what="int8 ONNX model",
+    # The weights' range follows this CPU (see int8_weight_bits), so it is part of the cache key.
+    weight_bits = int8_weight_bits()
+    int8, report = cached_file(_artefact_dir() / f"{stem}-int8.onnx", f"int8 ONNX ({weight_bits}-bit weights) of {built_from}",
+                               lambda path: build_int8(entry, fp32, path, weight_bits)[1], what="int8 ONNX model",
                                valid_report=lambda report: isinstance(report.get("passed"), bool))
     if report["passed"]:
         return int8

@@ -13,8 +13,8 @@ import numpy as np
 
 
 @functools.cache
-def int8_weights_saturate() -> bool:
-    """Whether ONNX Runtime's uint8 x int8 kernels on this CPU can saturate with full-range int8 weights.
+def int8_weight_bits() -> int:
+    """7 where ONNX Runtime's uint8 x int8 kernels on this CPU saturate with full-range int8 weights, else 8.
 
     x86 CPUs without VNNI multiply uint8 by int8 with ``vpmaddubsw``, which adds pairs of products into a
     signed 16-bit lane that saturates (255 * 127 * 2 > 32767): on such a CPU (AVX2, AVX-512 without VNNI)
@@ -23,27 +23,27 @@ def int8_weights_saturate() -> bool:
     kernels do not have the problem. Where the flags cannot be read on x86, assume the old instructions.
     """
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
-        return False
+        return 8
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return True
+        return 7
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
-    return not ({"avx512_vnni", "avx_vnni"} & set(flags))
+    return 8 if {"avx512_vnni", "avx_vnni"} & set(flags) else 7
 
 
 def quantize_onnx_int8(fp32_path: str | os.PathLike, output_path: str | os.PathLike, calibration: np.ndarray,
-                       seven_bit_weights: bool | None = None) -> Path:
+                       weight_bits: int) -> Path:
     """QDQ int8 model: per-channel int8 weights, uint8 activations calibrated (min/max) on ``calibration``.
 
     ``calibration`` is a batch of preprocessed NHWC images. Unsigned activations suit a network whose
     activations are ReLU outputs; ONNX Runtime's x86 kernels also run u8 activations x s8 weights fastest.
     The final Softmax stays in float: quantised, probabilities would come in steps of 1/255.
-    ``seven_bit_weights`` keeps the weights in [-64, 63] (ONNX Runtime's ``reduce_range``); None decides
-    by this CPU (``int8_weights_saturate``).
+    ``weight_bits`` 7 keeps the weights in [-64, 63] (ONNX Runtime's ``reduce_range``); callers pass
+    ``int8_weight_bits()`` and record it in the model's metadata.
     """
-    if seven_bit_weights is None:
-        seven_bit_weights = int8_weights_saturate()
+    if weight_bits not in (7, 8):
+        raise ValueError(f"Expected weight_bits 7 or 8. Received: {weight_bits!r}")
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -68,7 +68,7 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, output_path: str | os.PathL
         quantize_static(
             os.fspath(prepared), os.fspath(output_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
-            reduce_range=seven_bit_weights,
+            reduce_range=weight_bits == 7,
         )
     return output_path
 
