@@ -4,7 +4,8 @@ For Keras eager, Keras as a TensorFlow graph, ONNX Runtime float32/int8, LiteRT 
 dynamic/int8 and OpenVINO float32/int8 (NNCF; with squeezekit[openvino]): median and p90 latency at
 batch 1, throughput at batch 32, file size, peak memory (each engine runs in its own process), top-1
 agreement with the float32 Keras model and, on labelled images, top-1 accuracy; the runtime's overhead
-over the raw engine call; and `squeezekit predict` on one image as a whole process. Warm-up runs precede the timed ones; medians are reported.
+over the raw engine call; and `squeezekit predict` on one image as a whole process. Warm-up runs precede
+the timed ones; medians are reported.
 
 examples:
   squeezekit bench
