@@ -120,10 +120,11 @@ def _keras_file(ref: ModelRef) -> KerasModel:
 
     import squeezekit.models.fire  # noqa: F401  (registers the custom layers for deserialisation)
     import squeezekit.models.pooling  # noqa: F401
-    import squeezekit.training.schedules  # noqa: F401  (a trained model's optimizer may use its schedule)
 
     try:
-        model = keras.models.load_model(ref.path)
+        # Without the training state: predicting, exporting and compressing never use the saved optimizer,
+        # and its learning-rate schedule (squeezekit.training.schedules) belongs to a higher layer.
+        model = keras.models.load_model(ref.path, compile=False)
     except Exception as error:  # Keras raises many types for a foreign or damaged file
         raise ValueError(f"{ref.spec}: not a loadable Keras model ({type(error).__name__}: {error})") from None
     metadata = read_sidecar(ref.path)

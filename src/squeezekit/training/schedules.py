@@ -5,7 +5,7 @@ step for the cifar recipe's network), and Keras' ``CosineDecay`` with warm-up sw
 decay with ``ops.cond``, which on TensorFlow builds two branch graphs per evaluation: tracing the train
 step took 11 of the 19 seconds of a tiny run's first epoch. ``WarmupCosineDecay`` computes the same rates
 with ``ops.where``. Registered for deserialisation: a ``.keras`` file saved with it loads once this
-module is imported (``squeezekit.opener`` and the trainer import it).
+module is imported (the trainer imports it; ``squeezekit.opener`` loads models without their optimizer).
 """
 
 from __future__ import annotations
