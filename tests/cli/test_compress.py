@@ -95,9 +95,29 @@ def test_compress_with_fine_tuning(small_model, tmp_path, capsys):
     assert stages[-1] == "compressed (.sqz)" and any("before centroid fine-tuning" in s for s in stages)
 
 
+def test_compress_to_a_byte_budget(small_model, tmp_path, capsys):
+    model, _ = small_model
+    status, stdout, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--bits", "4", "-o", tmp_path / "a.sqz",
+                               "--json")
+    assert status == 0, err
+    plain = json.loads(stdout)["bytes"]
+    budget = int(0.85 * plain)
+    status, stdout, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--bits", "4", "--max-bytes", budget,
+                               "-o", tmp_path / "b.sqz", "--json")
+    assert status == 0, err
+    assert (tmp_path / "b.sqz").stat().st_size == json.loads(stdout)["bytes"] <= budget
+    assert "entropy-constrained sharing: rate" in err
+    status, _, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--max-bytes", "1k", "-o", tmp_path / "c.sqz")
+    assert status == 2 and "--max-bytes >= " in err and "positions, codebooks and biases alone" in err
+    assert not (tmp_path / "c.sqz").exists()
+
+
 @pytest.mark.parametrize(
     "extra, fragment",
     [
+        (["--max-bytes", "lots"], "expected a number of bytes such as 400000 or 400k"),
+        (["--max-bytes", "0"], "expected a positive number of bytes"),
+        (["--max-bytes", "100k", "--kmeans-init", "linear"], "needs --kmeans-init='optimal'"),
         (["--prune", "conv1=2"], "density 2.0 must be in (0, 1]"),
         (["--prune", "x=y"], "is not DENSITY"),
         (["--bits", "9"], "--bits in 1..8"),

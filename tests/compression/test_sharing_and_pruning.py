@@ -94,3 +94,90 @@ def test_optimal_init_on_many_distinct_values_beats_or_matches_linear():
         assert errors["optimal"] <= errors["linear"] * 1.0001
     with pytest.raises(ValueError, match="init"):
         kmeans_1d(values, 4, init="random")
+
+
+def _cost(values, codebook, indices, rate):
+    """Squared error plus ``rate`` times the ideal code length of the indices, in bits."""
+    counts = np.bincount(indices)
+    counts = counts[counts > 0]
+    bits = -(counts * np.log2(counts / values.size)).sum()
+    return ((values - codebook[indices].astype(np.float64)) ** 2).sum() + rate * bits
+
+
+@pytest.mark.parametrize("rate", [1e-4, 1e-3, 1e-2])
+def test_entropy_constrained_sharing_reaches_the_brute_force_optimum(rate):
+    # Every partition of the 9 distinct values into at most 4 intervals, priced as the programme prices it.
+    import itertools
+
+    rng = np.random.default_rng(4)
+    values = np.round(rng.laplace(0, 0.1, 200), 1)
+    distinct = np.unique(values)
+    best = np.inf
+    for k in range(1, 5):
+        for cuts in itertools.combinations(range(1, distinct.size), k - 1):
+            cells = np.searchsorted(np.asarray(cuts), np.searchsorted(distinct, values), side="right")
+            means = np.bincount(cells, weights=values) / np.bincount(cells)
+            best = min(best, _cost(values, means, cells, rate))
+    codebook, indices = kmeans_1d(values, 4, rate=rate)
+    assert _cost(values, codebook, indices, rate) == pytest.approx(best, rel=1e-5)
+
+
+def test_entropy_constrained_sharing_beats_fixed_rate_at_equal_entropy():
+    # Rate-distortion theory: at the index entropy of 16-value k-means on Laplacian weights, an
+    # entropy-constrained quantiser has less squared error (about 1.5 dB at high rates).
+    values = np.random.default_rng(5).laplace(0, 0.02, 40000)
+
+    def entropy_and_error(codebook, indices):
+        p = np.bincount(indices) / indices.size
+        p = p[p > 0]
+        return -(p * np.log2(p)).sum(), ((values - codebook[indices]) ** 2).mean()
+
+    entropy, error = entropy_and_error(*kmeans_1d(values, 16))
+    low, high = 1e-9, 1e-3
+    for _ in range(40):  # the least rate whose indices are no more costly than k-means'
+        middle = np.sqrt(low * high)
+        if entropy_and_error(*kmeans_1d(values, 256, rate=middle))[0] <= entropy:
+            high = middle
+        else:
+            low = middle
+    constrained_entropy, constrained_error = entropy_and_error(*kmeans_1d(values, 256, rate=high))
+    assert constrained_entropy <= entropy
+    assert constrained_error < 0.9 * error
+
+
+def test_entropy_constrained_options_are_checked():
+    values = np.linspace(-1, 1, 100)
+    with pytest.raises(ValueError, match="rate >= 0"):
+        kmeans_1d(values, 4, rate=-1.0)
+    with pytest.raises(ValueError, match="init='optimal'"):
+        kmeans_1d(values, 4, init="linear", rate=0.1)
+    # A large rate leaves one value; the cap of 2**bits values holds at any rate.
+    assert kmeans_1d(values, 4, rate=1e3)[0].size == 1
+    assert kmeans_1d(np.random.default_rng(0).normal(size=5000), 8, rate=1e-6)[0].size <= 8
+
+
+def test_fit_rate_finds_the_least_rate_that_fits():
+    from squeezekit.compression.api import compress_arrays, prune_arrays
+    from squeezekit.compression.pipeline import LEAST_RATE, fit_rate
+    from squeezekit.errors import ParameterError
+    from squeezekit.formats.sqz import encode_sqz
+
+    from compression_helpers import SMALL, random_arrays, small_metadata
+
+    arrays = random_arrays()
+    masks = prune_arrays(SMALL, arrays, "*=0.5")
+
+    def share(rate):
+        return compress_arrays(SMALL, arrays, bits=4, masks=masks, rate=rate)
+
+    def size(layers):
+        return len(encode_sqz(SMALL.to_dict(), small_metadata(), layers)[0])
+
+    plain = size(share(0.0))
+    target = int(0.8 * plain)
+    rate, layers = fit_rate(share, size, target, lambda message: None)
+    assert LEAST_RATE < rate and size(layers) <= target
+    assert size(share(rate / 1.05)) > target  # the least such rate, to the bisection's 1 %
+    assert fit_rate(share, size, plain + 100, lambda message: None)[0] == LEAST_RATE  # fits already
+    with pytest.raises(ParameterError, match="positions, codebooks and biases alone"):
+        fit_rate(share, size, 1000, lambda message: None)

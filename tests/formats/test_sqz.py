@@ -48,6 +48,43 @@ def test_sparse_and_dense_layers_and_long_gaps():
     assert model.layers[-1].positions.tolist() == [lonely.size - 1]
 
 
+def _nearly_dense_file(density=0.99):
+    from squeezekit.compression.api import compress_arrays
+
+    arrays = random_arrays()
+    rng = np.random.default_rng(1)
+    masks = {key: rng.random(value.shape) < density for key, value in arrays.items() if key.endswith("/kernel")}
+    layers = compress_arrays(SMALL, arrays, bits=4, masks=masks)
+    data, report = encode_sqz(SMALL.to_dict(), small_metadata(), layers)
+    return data, report, layers
+
+
+def test_a_nearly_dense_layer_lists_its_pruned_weights():
+    # Listing the kept weights costs at least a Huffman bit each; listing the 1 % pruned ones costs
+    # a small fraction of that, and the decoded layer must be the same bit for bit.
+    data, report, layers = _nearly_dense_file()
+    assert struct.unpack_from("<H", data, 8)[0] == 2  # the version that knows the flag
+    for layer in layers:
+        if layer.size >= 1000:
+            assert 8 * report["layers"][layer.name]["positions"] < 0.25 * layer.indices.size, layer.name
+    for got, want in zip(decode_sqz(data).layers, layers):
+        np.testing.assert_array_equal(got.positions, want.positions)
+        np.testing.assert_array_equal(got.dense_weights(), want.dense_weights())
+
+
+def test_sparse_files_keep_version_1(small_sqz):
+    # 30 % density lists the kept weights, as version 1 did: older readers still open such a file.
+    assert struct.unpack_from("<H", small_sqz[0], 8)[0] == 1
+
+
+def test_the_pruned_list_flag_is_refused_in_a_version_1_file():
+    data, _, _ = _nearly_dense_file()
+    body = bytearray(data[:-32])
+    struct.pack_into("<H", body, 8, 1)
+    with pytest.raises(SqzFormatError, match="unknown flags 2"):
+        decode_sqz(_reseal(bytes(body)))
+
+
 @pytest.mark.parametrize("escape", [1, 3, 15, 255])
 def test_gap_symbols_with_fillers(escape):
     positions = np.array([0, 1, 5, 40, 41, 300])
@@ -76,7 +113,7 @@ def _body(data):
         (lambda d: d[: len(d) // 2], "checksum"),
         (lambda d: d[:20], "too short"),
         (lambda d: b"PK\x03\x04" + d[4:], "magic"),
-        (lambda d: d[:8] + struct.pack("<H", 2) + d[10:], "version 2"),
+        (lambda d: d[:8] + struct.pack("<H", 3) + d[10:], "version 3"),
         (lambda d: d[:100] + bytes([d[100] ^ 0x10]) + d[101:], "checksum"),
         (lambda d: d + b"\0", "checksum"),
     ],

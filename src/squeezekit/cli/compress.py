@@ -3,7 +3,9 @@
 MODEL is a pretrained name, a .keras file trained by squeezekit, or a .sqz file. Without --prune and
 --bits the Deep Compression release (squeezenet1_0) is re-encoded losslessly: the same weights bit for
 bit, Huffman coded. --prune keeps a fraction of each layer's weights (by magnitude); --bits shares
-each layer's kept weights among 2^bits values (k-means, linear initialisation). With --data and
+each layer's kept weights among 2^bits values (exact 1-D k-means). --max-bytes N instead shares them
+by entropy-constrained clustering (at most 2^bits values a layer, 8 unless told): squared error plus a
+rate times the Huffman bits, with the least rate whose file fits N bytes. With --data and
 --finetune-epochs the pruned weights and then the shared values are fine-tuned towards MODEL's own
 outputs on those images (no labels needed). The table shows, per layer as in the Deep Compression
 paper, the bytes of indices and positions before and after Huffman coding.
@@ -16,6 +18,7 @@ exit status: 0 written, 1 the work failed, 2 bad usage or input.
 examples:
   squeezekit compress squeezenet1_0 -o squeezenet1_0.sqz
   squeezekit compress squeezenet1_0 --bits 6 --data imagenette.zip --finetune-epochs 2 --eval sample-1000/
+  squeezekit compress squeezenet1_0 --max-bytes 400000 --data imagenette.zip --finetune-epochs 2
   squeezekit compress runs/cifar/best.keras --prune '*=0.4' --bits 5 --data cifar10.zip --finetune-epochs 2
   squeezekit predict photo.jpg --model squeezenet1_0.sqz
 """
@@ -27,6 +30,20 @@ import json
 import sys
 
 
+def _byte_count(text: str) -> int:
+    """``400000``, ``400_000``, ``400k`` / ``400kB`` (1000 bytes) or ``390KiB`` (1024): a byte count."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9][0-9_]*)\s*(k|kb|kib|m|mb|mib)?\s*", text.lower())
+    if not match:
+        raise ValueError(f"--max-bytes: expected a number of bytes such as 400000 or 400k, got {text!r}")
+    scale = {None: 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10 ** 6, "mb": 10 ** 6, "mib": 1 << 20}[match[2]]
+    value = int(match[1]) * scale
+    if value < 1:
+        raise ValueError(f"--max-bytes: expected a positive number of bytes, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL", help="pretrained name, .keras or .sqz file")
     parser.add_argument("-o", "--output", default=None, help="the .sqz file to write (default: MODEL's name + .sqz)")
@@ -36,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bits", type=int, default=None,
                         help="bits per shared weight index, 1..8 (default: 8; the release's own codebooks for "
                              "the Deep Compression model)")
+    parser.add_argument("--max-bytes", default=None, metavar="N",
+                        help="entropy-constrained sharing to fit the file in N bytes (400000, 400k; see above)")
     parser.add_argument("--kmeans-init", choices=("optimal", "linear"), default="optimal",
                         help="optimal: least-squares clusters (exact 1-D k-means); linear: the Deep Compression "
                              "paper's evenly spaced start (default: %(default)s; see docs/compression.md)")
@@ -56,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output is not None and not args.output.endswith(".sqz"):
         raise ValueError(f"-o {args.output}: the output file must end in .sqz")
+    max_bytes = None if args.max_bytes is None else _byte_count(args.max_bytes)
     if args.finetune_images < 1:
         raise ValueError(f"Expected --finetune-images >= 1. Received: {args.finetune_images}")
     if not args.lr > 0:
@@ -79,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     with quiet:
         result = compress(source, prune=args.prune, bits=args.bits, data=args.data, finetune_epochs=args.finetune_epochs,
                           finetune_images=args.finetune_images, prune_steps=args.prune_steps, learning_rate=args.lr,
-                          centroid_learning_rate=args.lr, kmeans_init=args.kmeans_init, eval_dir=args.eval, log=log)
+                          centroid_learning_rate=args.lr, kmeans_init=args.kmeans_init, max_bytes=max_bytes,
+                          eval_dir=args.eval, log=log)
     from squeezekit._resources import atomic_write_bytes
 
     atomic_write_bytes(output, result.data)

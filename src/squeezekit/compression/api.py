@@ -45,15 +45,16 @@ def compress_arrays(
     bits: int = 8,
     masks: dict[str, np.ndarray] | None = None,
     init: str = "optimal",
+    rate: float = 0.0,
 ) -> list[CompressedLayer]:
     """Share the weights kept by ``masks`` (default: the non-zero ones) with k-means, layer by layer
-    (``init``: see :func:`~squeezekit.compression.sharing.kmeans_1d`)."""
+    (``init``, ``rate``: see :func:`~squeezekit.compression.sharing.share_weights`)."""
     arrays = fold_batch_norm(arrays)
     layers = []
     for name in layer_names(config, arrays):
         kernel = hwio_to_oihw(arrays[f"{name}/kernel"].astype(np.float32))
         mask = hwio_to_oihw(masks[f"{name}/kernel"]) if masks is not None else kernel != 0
-        codebook, indices, positions = share_weights(kernel, mask & np.isfinite(kernel), bits, init)
+        codebook, indices, positions = share_weights(kernel, mask & np.isfinite(kernel), bits, init, rate)
         bias = arrays.get(f"{name}/bias", np.zeros(kernel.shape[0], np.float32)).astype(np.float32)
         layers.append(CompressedLayer(name, kernel.shape, codebook, bias, indices, positions))
     return layers

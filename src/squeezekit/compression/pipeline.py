@@ -12,6 +12,7 @@ models can be fine-tuned on images that are not their evaluation set.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from squeezekit.errors import ParameterError, literal
 
 
 logger = logging.getLogger(__name__)
+LEAST_RATE = 1e-6  # relative rate (squared error per bit / variance) where fit_rate starts
 
 @dataclass
 class Source:
@@ -112,10 +114,13 @@ class _Stages:
     log: object
     rows: list[dict] = field(default_factory=list)
 
+    def size(self, layers: list[CompressedLayer]) -> int:
+        return len(encode_sqz(self.config.replace(batch_norm=False).to_dict(), self.metadata, layers)[0])
+
     def measure(self, stage: str, engine=None, layers=None) -> dict:
         row = {"stage": stage}
         if layers is not None:
-            row["bytes"] = len(encode_sqz(self.config.replace(batch_norm=False).to_dict(), self.metadata, layers)[0])
+            row["bytes"] = self.size(layers)
         if self.eval_dir is not None:
             result = evaluate(engine(), self.eval_dir, self.metadata)
             row["top1"], row["top5"] = result["top1"], result["top5"]
@@ -127,12 +132,18 @@ class _Stages:
         return row
 
 
-def check_options(*, prune, bits, data, finetune_epochs, prune_steps, kmeans_init) -> None:
+def check_options(*, prune, bits, data, finetune_epochs, prune_steps, kmeans_init, max_bytes=None) -> None:
     """Refuse impossible options before any work, naming the parameter."""
     from squeezekit.compression.sharing import INITS
 
     if kmeans_init not in INITS:
         raise ParameterError(f"Expected {{kmeans_init}} in {INITS}. Received: {{kmeans_init}}={literal(kmeans_init)}")
+    if max_bytes is not None:
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ParameterError(f"Expected {{max_bytes}} a positive number of bytes. Received: {{max_bytes}}={literal(max_bytes)}")
+        if kmeans_init != "optimal":
+            raise ParameterError("{max_bytes} shares the weights by entropy-constrained clustering, which needs "
+                                 "{kmeans_init}='optimal'")
     if bits is not None and not 1 <= bits <= 8:
         raise ParameterError(f"Expected {{bits}} in 1..8. Received: {{bits}}={bits}")
     if prune is not None:
@@ -159,13 +170,19 @@ def compress(
     learning_rate: float = 1e-4,
     centroid_learning_rate: float = 1e-4,
     kmeans_init: str = "optimal",
+    max_bytes: int | None = None,
     eval_dir: str | os.PathLike | None = None,
     log=None,
 ) -> CompressionResult:
     """Compress ``source``; see the module docstring. ``log`` receives one line per stage (default: this
-    module's logger)."""
+    module's logger).
+
+    ``max_bytes`` makes the sharing entropy-constrained (at most ``2 ** bits`` values a layer, 8 bits
+    unless told): the least relative rate whose file fits, found by bisection (see
+    :func:`fit_rate`); without it each layer gets the ``2 ** bits`` values of least squared error.
+    """
     check_options(prune=prune, bits=bits, data=data, finetune_epochs=finetune_epochs, prune_steps=prune_steps,
-                  kmeans_init=kmeans_init)
+                  kmeans_init=kmeans_init, max_bytes=max_bytes)
     log = log or logger.info
     config, arrays = source.config, source.arrays
     stages = _Stages(config, source.metadata, eval_dir, log)
@@ -173,22 +190,32 @@ def compress(
     if eval_dir is not None:
         stages.measure("source (float32)", lambda: teacher)
 
-    if bits is None and prune is None and source.deep_compression_layers is not None:
+    if bits is None and prune is None and max_bytes is None and source.deep_compression_layers is not None:
         layers = source.deep_compression_layers  # lossless: the release's own entries and codebooks
     else:
         bits = 8 if bits is None else bits
         batches = _teacher_batches(source, teacher, data, finetune_images, log) if finetune_epochs else None
         if prune is not None:
             arrays, masks = _prune(source, prune, prune_steps, batches, finetune_epochs, learning_rate, stages)
-            layers = compress_arrays(config, arrays, bits=bits, masks=masks, init=kmeans_init)
+
+            def share(rate):
+                return compress_arrays(config, arrays, bits=bits, masks=masks, init=kmeans_init, rate=rate)
         elif source.deep_compression_layers is not None:
-            layers = _recluster(source.deep_compression_layers, bits, kmeans_init)  # the release's pruning kept
+            def share(rate):  # the release's pruning kept
+                return _recluster(source.deep_compression_layers, bits, kmeans_init, rate)
         else:
-            layers = compress_arrays(config, arrays, bits=bits, init=kmeans_init)
+            def share(rate):
+                return compress_arrays(config, arrays, bits=bits, init=kmeans_init, rate=rate)
+        shared = f"{bits}-bit shared"
+        if max_bytes is None:
+            layers = share(0.0)
+        else:
+            rate, layers = fit_rate(share, stages.size, max_bytes, log)
+            shared = f"entropy-constrained, <= {bits} bits, rate {rate:.3g}"
         if finetune_epochs:
             from squeezekit.compression.finetune import finetune_centroids
 
-            stages.measure(f"{bits}-bit shared, before centroid fine-tuning", lambda: layers_engine(config, layers), layers)
+            stages.measure(f"{shared}, before centroid fine-tuning", lambda: layers_engine(config, layers), layers)
             layers = finetune_centroids(config, layers, batches(0), input_size=source.input_size,
                                         epochs=finetune_epochs, learning_rate=centroid_learning_rate)
 
@@ -235,12 +262,50 @@ def _prune(source: Source, prune: str, steps: int, batches, finetune_epochs: int
     return arrays, masks
 
 
-def _recluster(layers: list[CompressedLayer], bits: int, init: str) -> list[CompressedLayer]:
-    """Share each layer's kept weights anew with ``2 ** bits`` centroids, keeping its positions."""
-    from squeezekit.compression.sharing import kmeans_1d
+def fit_rate(share, size, max_bytes: int, log, *, steps: int = 24) -> tuple[float, list[CompressedLayer]]:
+    """``(rate, layers)``: the least relative rate in ``[LEAST_RATE, 100]`` for which ``share(rate)``
+    encodes to at most ``max_bytes`` (``size(layers)``), by bisection of its logarithm.
+
+    The file shrinks as the rate grows (fewer, more unequal clusters). At ``LEAST_RATE`` a bit is worth
+    a millionth of a layer's variance, which is least-squares sharing in all but name: a file that fits
+    then is returned as it is. At 100 every layer is down to one or two values, so a file that does
+    not fit then never will (its positions, codebooks and biases alone are too large): refused.
+    """
+    from squeezekit._progress import progress_bar
+
+    low, high = LEAST_RATE, 100.0
+    layers = share(low)
+    if size(layers) <= max_bytes:
+        log(f"least-squares sharing already fits: {size(layers):,} <= {max_bytes:,} bytes")
+        return low, layers
+    smallest = share(high)
+    if size(smallest) > max_bytes:
+        raise ParameterError(f"Expected {{max_bytes}} >= {size(smallest):,}: the positions, codebooks and biases "
+                             f"alone take that much. Received: {{max_bytes}}={max_bytes:,} (prune more to go lower)")
+    best = (high, smallest)
+    with progress_bar(total=steps, desc=f"rate for {max_bytes:,} bytes", unit="step") as bar:
+        for _ in range(steps):
+            middle = math.sqrt(low * high)
+            layers = share(middle)
+            if size(layers) <= max_bytes:
+                high, best = middle, (middle, layers)
+            else:
+                low = middle
+            bar.update()
+            if high / low < 1.01:
+                break
+    log(f"entropy-constrained sharing: rate {best[0]:.3g} -> {size(best[1]):,} bytes")
+    return best
+
+
+def _recluster(layers: list[CompressedLayer], bits: int, init: str, rate: float = 0.0) -> list[CompressedLayer]:
+    """Share each layer's kept weights anew with ``2 ** bits`` centroids, keeping its positions
+    (``rate``: relative, see :func:`~squeezekit.compression.sharing.relative_rate`)."""
+    from squeezekit.compression.sharing import kmeans_1d, relative_rate
 
     shared = []
     for layer in layers:
-        codebook, indices = kmeans_1d(layer.codebook[layer.indices], 2 ** bits, init=init)
+        values = layer.codebook[layer.indices]
+        codebook, indices = kmeans_1d(values, 2 ** bits, init=init, rate=relative_rate(values, rate))
         shared.append(CompressedLayer(layer.name, layer.shape, codebook, layer.bias, indices, layer.positions))
     return shared
