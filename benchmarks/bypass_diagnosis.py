@@ -12,7 +12,6 @@ class is only ever predicted when every other logit is 0 too.
 Writes benchmarks/results/bypass_diagnosis.{json,md}.
 """
 
-import json
 import os
 import sys
 from pathlib import Path

@@ -22,7 +22,6 @@ Writes benchmarks/results/int8_profile.{json,md}. Run it on an otherwise idle ma
 import argparse
 import collections
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
