@@ -285,3 +285,23 @@ def test_a_short_seeded_fine_tuning_learns(tiny_imagenette, tmp_path):
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["n_val"] == 30
     assert metrics["top1"] >= 0.8, metrics
+
+
+def test_dead_classifier_units_are_found():
+    # A class whose conv10 unit is negative everywhere outputs 0 after the ReLU: found; the others not.
+    import numpy as np
+
+    from squeezekit.models.squeezenet import SqueezeNet
+    from squeezekit.training.trainer import dead_classifier_units
+    from squeezekit.weights.convert import assign_arrays
+
+    from compression_helpers import SMALL, random_arrays
+
+    arrays = random_arrays(SMALL, classes=3, seed=1)
+    model = SqueezeNet(SMALL, classes=3, input_shape=(32, 32, 3))
+    assign_arrays(model, arrays)
+    images = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+    for bias, dead in (([1e4, 1e4, 1e4], []), ([1e4, -1e4, 1e4], [1]), ([-1e4, 1e4, -1e4], [0, 2])):
+        arrays["conv10/bias"] = np.array(bias, dtype=arrays["conv10/bias"].dtype)
+        assign_arrays(model, arrays)
+        assert dead_classifier_units(model, images) == dead

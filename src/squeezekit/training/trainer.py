@@ -270,11 +270,30 @@ def _compile(model, recipe: Recipe, steps_per_epoch: int, epochs: int, classes: 
                   jit_compile=_jit_compile(jit_compile))
 
 
+def dead_classifier_units(model, images) -> list[int]:
+    """The classes whose conv10 unit is 0 at every position of every one of ``images``.
+
+    conv10 ends in a ReLU (as in the original model). A unit pushed negative for every input outputs 0
+    and gets no gradient of its own: only changes to the features below it can revive it. Until then
+    its class's logit is 0, and the class is predicted only when every other logit is 0 too. This is how simple bypass collapsed on CIFAR-10
+    (docs/reproduction.md): two or three dead classes, 10 points each.
+    """
+    import keras
+
+    from squeezekit.graph import CLASSIFIER
+
+    probe = keras.Model(model.inputs, model.get_layer(CLASSIFIER).output)
+    outputs = np.asarray(keras.ops.convert_to_numpy(probe(images, training=False)))
+    peak = outputs.reshape(outputs.shape[0], -1, outputs.shape[-1]).max(axis=(0, 1))
+    return [int(c) for c in np.flatnonzero(peak <= 0)]
+
+
 class _EpochEnd:
-    """Keras callback factory (Keras is imported lazily): checkpoints, best model, images/s."""
+    """Keras callback factory (Keras is imported lazily): checkpoints, best model, images/s, and a
+    warning when classifier units die."""
 
     @staticmethod
-    def make(run_dir: Path, state: dict, n_train: int, log):
+    def make(run_dir: Path, state: dict, n_train: int, log, val_data=None, class_names=()):
         import keras
 
         from squeezekit.training.checkpoints import save_checkpoint, save_model_file
@@ -283,6 +302,24 @@ class _EpochEnd:
             def __init__(self):
                 super().__init__()
                 self.best = state.get("best_val_accuracy", -1.0)
+                self.dead: list[int] = []
+                self.batch = None
+
+            def check_classifier(self, epoch: int) -> None:
+                try:  # a diagnostic: whatever it meets (a strategy, an unusual model) must not stop the run
+                    if self.batch is None:
+                        self.batch = next(iter(val_data))[0]
+                    dead = dead_classifier_units(self.model, self.batch)
+                except Exception as error:  # noqa: BLE001
+                    logger.debug("classifier check skipped: %s", error)
+                    return
+                if dead and dead != self.dead:
+                    names = ", ".join(class_names[c] if c < len(class_names) else str(c) for c in dead)
+                    log(f"warning: epoch {epoch + 1}: the classifier (conv10) units of {names} output 0 on every "
+                        f"image of a validation batch: a dead ReLU, which gets no gradient of its own, so these classes "
+                        f"are hardly ever predicted until the features below revive it (a lower learning rate or "
+                        f"weight decay may avoid it; see docs/reproduction.md)")
+                self.dead = dead
 
             def on_epoch_begin(self, epoch, logs=None):
                 self._start = time.perf_counter()
@@ -304,6 +341,8 @@ class _EpochEnd:
                 save_checkpoint(self.model, run_dir, epoch + 1, state)
                 log(f"epoch {epoch + 1}: {logs['images_per_second']:.0f} images/s, val accuracy "
                     f"{100 * accuracy:.2f} % (best {100 * self.best:.2f} %)")
+                if val_data is not None:
+                    self.check_classifier(epoch)
 
         return EpochEnd()
 
@@ -448,7 +487,7 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
                 _compile(model, phase_recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
-            _EpochEnd.make(run_dir, state, n_train, log),
+            _EpochEnd.make(run_dir, state, n_train, log, val_data, state.get("class_names", ())),
             # After the checkpoint: a row in history.csv means the epoch is saved.
             keras.callbacks.CSVLogger(str(history_path), append=history_path.exists()),
         ]
