@@ -275,12 +275,12 @@ def fit_rate(share, size, max_bytes: int, log, *, steps: int = 24) -> tuple[floa
 
     low, high = LEAST_RATE, 100.0
     layers = share(low)
-    if size(layers) <= max_bytes:
-        log(f"least-squares sharing already fits: {size(layers):,} <= {max_bytes:,} bytes")
+    if (plain := size(layers)) <= max_bytes:
+        log(f"least-squares sharing already fits: {plain:,} <= {max_bytes:,} bytes")
         return low, layers
     smallest = share(high)
-    if size(smallest) > max_bytes:
-        raise ParameterError(f"Expected {{max_bytes}} >= {size(smallest):,}: the positions, codebooks and biases "
+    if (floor := size(smallest)) > max_bytes:
+        raise ParameterError(f"Expected {{max_bytes}} >= {floor:,}: the positions, codebooks and biases "
                              f"alone take that much. Received: {{max_bytes}}={max_bytes:,} (prune more to go lower)")
     best = (high, smallest)
     with progress_bar(total=steps, desc=f"rate for {max_bytes:,} bytes", unit="step") as bar:

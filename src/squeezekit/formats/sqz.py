@@ -198,9 +198,12 @@ def _layer_section(layer: CompressedLayer) -> tuple[bytes, dict, int]:
     position_part, flags = b"", FLAG_DENSE if dense else 0
     if not dense:
         position_part = _position_stream(positions)
-        pruned = np.flatnonzero(np.isin(np.arange(layer.size), positions, assume_unique=True, invert=True))
-        if positions.size > pruned.size and len(listed := _position_stream(pruned)) < len(position_part):
-            position_part, flags = listed, FLAG_PRUNED_LISTED
+        if 2 * positions.size > layer.size:  # more kept than pruned: listing the pruned may be shorter
+            pruned = np.ones(layer.size, dtype=bool)
+            pruned[positions] = False
+            listed = _position_stream(np.flatnonzero(pruned))
+            if len(listed) < len(position_part):
+                position_part, flags = listed, FLAG_PRUNED_LISTED
     head = struct.pack("<B", len(name)) + name + struct.pack("<4HBH", *layer.shape, flags, k)
     codebook = layer.codebook.astype("<f4").tobytes()
     bias = layer.bias.astype("<f4").tobytes()
