@@ -47,6 +47,11 @@ class SqueezeNetConfig:
     ``pad: 1`` of ``conv_final`` in the Deep Compression release of v1.0 (a 1x1 conv with zero padding,
     so border positions see only the bias). ``batch_norm`` is not in the paper: it adds batch
     normalisation after every convolution, which helps training from scratch.
+
+    ``fire_widths`` (not in the paper) gives every Fire module's ``(squeeze, expand1x1, expand3x3)``
+    filter counts outright, overriding the rule above (``base_e``, ``incr_e``, ``freq``, ``pct_3x3``,
+    ``squeeze_ratio`` are then unused): the irregular widths that channel pruning (``squeezekit slim``)
+    leaves behind.
     """
 
     base_e: int = 128
@@ -67,6 +72,7 @@ class SqueezeNetConfig:
     bypass: str = "none"
     classifier_pad: int = 0
     batch_norm: bool = False
+    fire_widths: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:
         _check_int("base_e", self.base_e, minimum=1)
@@ -106,6 +112,8 @@ class SqueezeNetConfig:
                 f"Received: pool_size={self.pool_size}, pool_stride={self.pool_stride}"
             )
         object.__setattr__(self, "pool_after", tuple(self.pool_after))
+        if self.fire_widths is not None:
+            object.__setattr__(self, "fire_widths", _check_fire_widths(self.fire_widths, self.num_fire))
         allowed = ("conv1",) + self.fire_names
         unknown = [name for name in self.pool_after if name not in allowed]
         if unknown:
@@ -119,6 +127,8 @@ class SqueezeNetConfig:
 
     def fire_specs(self) -> tuple[FireSpec, ...]:
         """The filter counts of every Fire module, derived from the metaparameters."""
+        if self.fire_widths is not None:
+            return tuple(FireSpec(name, *widths) for name, widths in zip(self.fire_names, self.fire_widths))
         specs = []
         for i, name in enumerate(self.fire_names):
             expand = self.base_e + self.incr_e * (i // self.freq)
@@ -156,7 +166,9 @@ class SqueezeNetConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in config_fields()}
+        # fire_widths only when set: configs of the rule stay as they were written before it existed.
+        return {name: getattr(self, name) for name in config_fields()
+                if not (name == "fire_widths" and self.fire_widths is None)}
 
     @classmethod
     def from_dict(cls, values: dict) -> "SqueezeNetConfig":
@@ -172,6 +184,14 @@ class SqueezeNetConfig:
             names = sequence(list(pool_after) if isinstance(pool_after, tuple) else pool_after, "config.pool_after",
                              max_length=64)
             values["pool_after"] = tuple(text(name, f"config.pool_after[{i}]", 16) for i, name in enumerate(names))
+        if values.get("fire_widths") is not None:
+            def as_list(value):  # to_dict gives tuples, a JSON file lists
+                return list(value) if isinstance(value, tuple) else value
+
+            modules = sequence(as_list(values["fire_widths"]), "config.fire_widths", max_length=_MAXIMUM["num_fire"])
+            values["fire_widths"] = tuple(
+                tuple(sequence(as_list(widths), f"config.fire_widths[{i}]", min_length=3, max_length=3))
+                for i, widths in enumerate(modules))
         for name in ("conv1_padding", "bypass", "pool_rounding"):
             if name in values:
                 text(values[name], f"config.{name}", 16)
@@ -200,6 +220,24 @@ def _check_int(name: str, value, *, minimum: int) -> None:
     maximum = _MAXIMUM.get(name, MAX_FILTERS)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValueError(f"Expected {name} to be an integer in {minimum}..{maximum}. Received: {name}={value!r}")
+
+
+def _check_fire_widths(fire_widths, num_fire: int) -> tuple[tuple[int, int, int], ...]:
+    if not isinstance(fire_widths, (tuple, list)) or len(fire_widths) != num_fire:
+        raise ValueError(f"Expected fire_widths to hold num_fire={num_fire} (squeeze, expand1x1, expand3x3) "
+                         f"triples. Received: fire_widths={fire_widths!r}")
+    checked = []
+    for i, widths in enumerate(fire_widths):
+        if not isinstance(widths, (tuple, list)) or len(widths) != 3:
+            raise ValueError(f"Expected fire_widths[{i}] to be (squeeze, expand1x1, expand3x3). Received: {widths!r}")
+        squeeze, expand1x1, expand3x3 = widths
+        _check_int(f"fire_widths[{i}] squeeze", squeeze, minimum=1)
+        _check_int(f"fire_widths[{i}] expand1x1", expand1x1, minimum=0)
+        _check_int(f"fire_widths[{i}] expand3x3", expand3x3, minimum=0)
+        if expand1x1 + expand3x3 < 1:
+            raise ValueError(f"Expected at least one expand filter in fire_widths[{i}]. Received: {widths!r}")
+        checked.append((squeeze, expand1x1, expand3x3))
+    return tuple(checked)
 
 
 # The largest resize a stored preprocessing may ask for: 16 times the ImageNet models' 256, and a

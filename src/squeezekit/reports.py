@@ -72,6 +72,19 @@ def compression_markdown(rows: list[dict], total_bytes: int) -> str:
     return "\n".join(lines)
 
 
+def slim_markdown(stages: list[dict]) -> str:
+    """A Markdown table of ``slim``'s stages: parameters, MACs and (when measured) accuracy, each relative to the source."""
+    first = stages[0]
+    lines = ["| stage | parameters | MACs | top-1 | top-5 | conv1 + Fire widths (squeeze/expand1x1/expand3x3) |",
+             "|---|---:|---:|---:|---:|---|"]
+    for row in stages:
+        accuracy = [f"{100 * row[k]:.2f} %" if k in row else "-" for k in ("top1", "top5")]
+        widths = f"{row['conv1_filters']}; " + " ".join("/".join(map(str, w)) for w in row["fire_widths"])
+        lines.append(f"| {row['stage']} | {row['parameters']:,} ({row['parameters'] / first['parameters']:.2f}x) | "
+                     f"{row['macs'] / 1e6:.1f} M ({row['macs'] / first['macs']:.2f}x) | {accuracy[0]} | {accuracy[1]} | {widths} |")
+    return "\n".join(lines)
+
+
 def exploration_markdown(report: dict) -> tuple[str, dict]:
     """``results.md`` of an exploration report (one table per sweep), and the curves for :func:`tradeoff_plot`."""
     import numpy as np

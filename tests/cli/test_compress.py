@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from compression_helpers import SMALL, random_arrays
+from compression_helpers import SMALL
 from squeezekit.cli.main import main
 
 pytest.importorskip("keras")
@@ -19,29 +19,11 @@ def small_model(tmp_path_factory):
     """A .keras SqueezeNet (batch norm, complex bypass) with its metadata, and a labelled image folder."""
     from PIL import Image
 
-    from squeezekit.config import Preprocessing
-    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
-    from squeezekit.models.squeezenet import SqueezeNet
+    from small_model import write_batch_norm_keras
 
     root = tmp_path_factory.mktemp("small")
-    config = SMALL.replace(batch_norm=True)
-    model = SqueezeNet(config, input_shape=(32, 32, 3), classes=3)
+    path = write_batch_norm_keras(root / "small.keras", SMALL, CLASSES)
     rng = np.random.default_rng(0)
-    kernels = random_arrays()
-    # Non-trivial batch norm statistics, so that folding them into the convolutions is exercised.
-    bn_values = {"gamma": lambda n: rng.uniform(0.5, 1.5, n), "beta": lambda n: rng.uniform(0, 0.1, n),
-                 "moving_mean": lambda n: rng.normal(0, 0.1, n), "moving_variance": lambda n: rng.uniform(0.5, 1.5, n)}
-    for weight in model.weights:
-        kind = weight.path.rsplit("/", 1)[1]
-        if kind in bn_values:
-            weight.assign(bn_values[kind](weight.shape[0]).astype("float32"))
-        else:
-            weight.assign(kernels[weight.path])
-    path = root / "small.keras"
-    model.save(path)
-    write_sidecar(path, ModelMetadata(labels=tuple((c, c) for c in CLASSES), preprocessing=Preprocessing(
-        resize=32, crop=32, channel_order="RGB", mean=(127.5,) * 3, scale=1 / 64), source="test",
-        extra={"config": config.to_dict()}))
     for label in CLASSES:
         (root / "images" / label).mkdir(parents=True)
         for i in range(4):

@@ -27,6 +27,7 @@ COMMANDS = {
     "export": ("export", "export to LiteRT, ONNX or SavedModel (float or int8) and check the result"),
     "explore": ("explore", "design-space sweeps (squeeze ratio, share of 3x3 filters, bypass): accuracy vs size"),
     "compress": ("compress", "Deep Compression to a .sqz file: prune, share weights (k-means), Huffman code"),
+    "slim": ("slim", "channel pruning: remove whole filters for a narrower, faster dense model (.keras)"),
     "bench": ("bench", "latency, throughput, size, memory and agreement of every engine and precision"),
     "serve": ("serve", "an HTTP API (TorchServe and KServe v2 routes) and a web page, on the runtime"),
 }

@@ -97,7 +97,7 @@ def evaluate(engine, data_dir, metadata: dict, limit: int | None = None) -> dict
     return evaluate_images(engine, images, model_metadata, limit=limit).to_dict()
 
 
-def _require_keras(what: str) -> None:
+def require_keras(what: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec("keras") is None:
@@ -105,7 +105,7 @@ def _require_keras(what: str) -> None:
 
 
 @dataclass
-class _Stages:
+class Stages:
     """Size and (with ``eval_dir``) accuracy after each stage, logged as they come."""
 
     config: SqueezeNetConfig
@@ -155,7 +155,7 @@ def check_options(*, prune, bits, data, finetune_epochs, prune_steps, kmeans_ini
     if finetune_epochs and data is None:
         raise ParameterError("{finetune_epochs} needs {data}: a folder or zip of images to fine-tune on")
     if finetune_epochs:
-        _require_keras("fine-tuning")
+        require_keras("fine-tuning")
 
 
 def compress(
@@ -185,7 +185,7 @@ def compress(
                   kmeans_init=kmeans_init, max_bytes=max_bytes)
     log = log or logger.info
     config, arrays = source.config, source.arrays
-    stages = _Stages(config, source.metadata, eval_dir, log)
+    stages = Stages(config, source.metadata, eval_dir, log)
     teacher = arrays_engine(config, arrays) if (finetune_epochs or eval_dir) else None
     if eval_dir is not None:
         stages.measure("source (float32)", lambda: teacher)
@@ -194,7 +194,7 @@ def compress(
         layers = source.deep_compression_layers  # lossless: the release's own entries and codebooks
     else:
         bits = 8 if bits is None else bits
-        batches = _teacher_batches(source, teacher, data, finetune_images, log) if finetune_epochs else None
+        batches = teacher_batches(source, teacher, data, finetune_images, log) if finetune_epochs else None
         if prune is not None:
             arrays, masks = _prune(source, prune, prune_steps, batches, finetune_epochs, learning_rate, stages)
 
@@ -227,7 +227,7 @@ def compress(
     return result
 
 
-def _teacher_batches(source: Source, teacher, data, count: int, log):
+def teacher_batches(source: Source, teacher, data, count: int, log):
     """``batches(seed)``: the fine-tuning images with the uncompressed model's outputs as targets."""
     from squeezekit.compression.finetune import TeacherData, teacher_targets
     from squeezekit.config import Preprocessing
