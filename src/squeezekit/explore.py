@@ -65,8 +65,9 @@ class Trial:
 
 
 def _field_types() -> dict[str, type]:
+    """The sweepable metaparameters and their types (``fire_widths``, a tuple per module, is not one)."""
     defaults = SqueezeNetConfig()
-    return {name: type(getattr(defaults, name)) for name in config_fields()}
+    return {name: type(getattr(defaults, name)) for name in config_fields() if name != "fire_widths"}
 
 
 def _parse_value(parameter: str, text: str):

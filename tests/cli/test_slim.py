@@ -45,6 +45,11 @@ def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, capsys):
     assert 0.4 * stages[0]["macs"] <= stages[-1]["macs"] <= 0.5 * stages[0]["macs"]
     assert stages[-1]["parameters"] < stages[0]["parameters"]
 
+    from squeezekit.reports import slim_markdown
+
+    table = slim_markdown(stages).splitlines()  # what the command prints without --json
+    assert len(table) == 2 + len(stages) and "(1.00x)" in table[2] and f"{stages[-1]['parameters']:,}" in table[-1]
+
     opened = open_model(out, "weights")
     assert [list(w) for w in opened.config.fire_widths] == stages[-1]["fire_widths"]
     assert opened.config.conv1_filters == stages[-1]["conv1_filters"]
@@ -71,6 +76,14 @@ def test_bad_options(small_model, tmp_path, capsys, extra, fragment):
     model, images = small_model
     status, _, err = _run(capsys, "slim", model, "--data", images, *extra)
     assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_existing_outputs_are_kept(small_model, tmp_path, capsys):
+    model, images = small_model
+    (tmp_path / "mine.keras").write_text("not yours")
+    status, _, err = _run(capsys, "slim", model, "--data", images, "-o", tmp_path / "mine.keras")
+    assert status == 2 and "already exists" in err
+    assert (tmp_path / "mine.keras").read_text() == "not yours"
 
 
 def test_bypass_models_are_refused(tmp_path, capsys):

@@ -40,12 +40,31 @@ def test_groups_follow_the_fire_modules():
     groups = {g.producer: g for g in channel_groups(CONFIG, 3)}
     specs = CONFIG.fire_specs()
     assert "conv10" not in groups  # the classes stay
-    assert groups["conv1"].consumers == (("fire2/squeeze1x1", 0),)
+    assert groups["conv1"].consumers == (("fire2/squeeze1x1", 0),) and groups["conv1"].read_value == "pool1"
     assert groups["fire2/squeeze1x1"].consumers == (("fire2/expand1x1", 0), ("fire2/expand3x3", 0))
-    # An expand channel is read by the next squeeze (through the pool after fire3) at its offset in the concatenation.
+    assert groups["fire2/squeeze1x1"].read_value == "fire2/squeeze1x1"
+    # An expand channel is read by the next squeeze at its offset in the concatenation, after the pool
+    # when there is one (SMALL pools after conv1, fire4 and fire8).
     assert groups["fire3/expand3x3"].consumers == (("fire4/squeeze1x1", specs[1].expand1x1),)
+    assert groups["fire3/expand3x3"].read_value == "fire3"
+    assert groups["fire4/expand3x3"].read_value == "pool4"
     assert groups["fire9/expand3x3"].consumers == (("conv10", specs[-1].expand1x1),)
     assert len(groups) == 1 + 3 * len(specs)
+
+
+def test_statistics_are_those_the_readers_see_after_pooling():
+    """conv1's channel means, from the independent numpy forward pass: after pool1, which fire2 reads."""
+    import numpy_reference as reference
+
+    arrays = _network()
+    groups = channel_groups(CONFIG, 3)
+    mean, std = channel_statistics(CONFIG, arrays, IMAGES, groups)["conv1"]
+    kernel = arrays["conv1/kernel"].transpose(3, 2, 0, 1)  # (kh, kw, in, out) -> OIHW
+    activations = np.maximum(reference.conv2d(IMAGES.transpose(0, 3, 1, 2), kernel, arrays["conv1/bias"], stride=2), 0)
+    pooled = reference.max_pool(activations, 3, 2, "ceil")
+    np.testing.assert_allclose(mean, pooled.mean(axis=(0, 2, 3)), rtol=1e-4)
+    np.testing.assert_allclose(std, pooled.std(axis=(0, 2, 3)), rtol=1e-3)
+    assert np.all(pooled.mean(axis=(0, 2, 3)) > 1.05 * activations.mean(axis=(0, 2, 3)))  # pooling raises them
 
 
 def test_removing_dead_channels_changes_nothing():
@@ -72,12 +91,16 @@ def test_removing_dead_channels_changes_nothing():
 
 def test_a_constant_channel_is_folded_into_the_next_bias():
     arrays = _network()
-    # fire3/expand1x1 channel 2 outputs 0.7 everywhere; its reader, fire4's squeeze, is a 1x1 convolution.
-    arrays["fire3/expand1x1/kernel"][..., 2] = 0.0
-    arrays["fire3/expand1x1/bias"][2] = 0.7
-    widths = {"fire3/expand1x1": CONFIG.fire_specs()[1].expand1x1 - 1}
+    # Channels that output a constant everywhere; their readers (fire4's and fire5's squeeze, after pool4)
+    # are 1x1 convolutions, which read fire3/expand3x3 and fire4/expand3x3 at an offset.
+    constant = {"fire3/expand1x1": 2, "fire3/expand3x3": 5, "fire4/expand3x3": 1}
+    for producer, channel in constant.items():
+        arrays[f"{producer}/kernel"][..., channel] = 0.0
+        arrays[f"{producer}/bias"][channel] = 0.7
+    widths = {producer: arrays[f"{producer}/bias"].size - 1 for producer in constant}
     config, slimmed, keep, scores = _slim(arrays, widths)
-    assert scores["fire3/expand1x1"][2] < 1e-6 and 2 not in keep["fire3/expand1x1"]
+    for producer, channel in constant.items():
+        assert scores[producer][channel] < 1e-6 and channel not in keep[producer]
     reference = arrays_engine(CONFIG, arrays)(IMAGES)
     np.testing.assert_allclose(arrays_engine(config, slimmed)(IMAGES), reference, rtol=1e-5, atol=1e-7)
     config, dropped, _, _ = _slim(arrays, widths, means=False)
@@ -149,3 +172,7 @@ def test_refusals():
     groups = channel_groups(CONFIG, 3)
     with pytest.raises(ValueError, match="cannot keep"):
         keep_strongest(groups, {g.producer: np.zeros(g.size) for g in groups}, {g.producer: 0 for g in groups})
+    keep = {g.producer: np.arange(g.size) for g in groups}
+    for bad in ([1, 0], [0, 0], [], [0, 99]):
+        with pytest.raises(ValueError, match="increasing channel indices"):
+            slim_arrays(CONFIG, _network(), groups, keep | {"conv1": np.array(bad, int)})

@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output or f"{stem}-slim.keras")
     if output.resolve() == Path(args.model).resolve():
         raise ValueError(f"-o {output}: would overwrite the model being slimmed")
+    from squeezekit.formats.metadata import sidecar_path
+
     check_target(output, overwrite=args.overwrite, kind=".keras file")  # before minutes of work, not after
+    check_target(sidecar_path(output), overwrite=args.overwrite, kind="model metadata file")
     source = load_source(args.model)
     log = (lambda message: print(message, file=sys.stderr)) if args.json else print
     # Keras' fit prints progress on stdout; with --json, stdout carries only the JSON object.

@@ -44,11 +44,14 @@ __all__ = ["ChannelGroup", "SlimResult", "allocate_widths", "channel_groups", "c
 
 @dataclass(frozen=True)
 class ChannelGroup:
-    """The output channels of convolution ``producer`` and where they are read: ``(consumer, offset)``."""
+    """The output channels of convolution ``producer`` and where they are read: ``(consumer, offset)``
+    pairs, each consumer reading them at ``offset`` of the value named ``read_value`` (the producer's
+    output itself, the Fire module's concatenation, or a pooled or padded copy of either)."""
 
     producer: str
     size: int
     consumers: tuple[tuple[str, int], ...]
+    read_value: str
 
 
 def channel_groups(config: SqueezeNetConfig, classes: int) -> list[ChannelGroup]:
@@ -57,49 +60,57 @@ def channel_groups(config: SqueezeNetConfig, classes: int) -> list[ChannelGroup]
         raise ValueError(f"channel pruning needs a network without bypasses (this one has bypass={config.bypass!r}): "
                          "an addition ties the channels of its two inputs together")
     plan = build_plan(config, classes)
-    segments: dict[str, list[tuple[str, int]]] = {}  # value -> the producers of its channels, in order
+    # Each value of the network: the name it has in the ONNX graph (the plan's op name, as the writer
+    # names it; dropout is the identity there, so its value is its input's) and the producers of its
+    # channels, in order.
+    values: dict[str, tuple[str, list[tuple[str, int]]]] = {}
     readers: dict[str, list[tuple[str, int]]] = {}
+    read_values: dict[str, str] = {}
     sizes: dict[str, int] = {}
 
-    def read(conv: graph.Conv, source: list[tuple[str, int]]) -> None:
+    def read(conv: graph.Conv, value: tuple[str, list[tuple[str, int]]]) -> None:
+        name, segments = value
         offset = 0
-        for producer, channels in source:
+        for producer, channels in segments:
             readers.setdefault(producer, []).append((conv.name, offset))
+            read_values[producer] = name  # without bypasses, every reader of a group reads the same value
             offset += channels
         sizes[conv.name] = conv.filters
 
     for op in plan.ops:
         if isinstance(op, graph.Input):
-            segments[op.name] = []  # the image's channels stay
+            values[op.name] = (op.name, [])  # the image's channels stay
         elif isinstance(op, graph.Conv):
-            read(op, segments[op.inputs[0]])
-            segments[op.name] = [(op.name, op.filters)]
+            read(op, values[op.inputs[0]])
+            values[op.name] = (op.name, [(op.name, op.filters)])
         elif isinstance(op, graph.Fire):
-            read(op.squeeze, segments[op.inputs[0]])
-            squeezed = [(op.squeeze.name, op.squeeze.filters)]
+            read(op.squeeze, values[op.inputs[0]])
+            squeezed = (op.squeeze.name, [(op.squeeze.name, op.squeeze.filters)])
             branches = [conv for conv in (op.expand1x1, op.expand3x3) if conv is not None]
             for conv in branches:
                 read(conv, squeezed)
-            segments[op.name] = [(conv.name, conv.filters) for conv in branches]
-        elif isinstance(op, (graph.MaxPool, graph.Dropout, graph.Pad)):
-            segments[op.name] = segments[op.inputs[0]]
+            values[op.name] = (op.name, [(conv.name, conv.filters) for conv in branches])
+        elif isinstance(op, (graph.MaxPool, graph.Pad)):
+            values[op.name] = (op.name, values[op.inputs[0]][1])
+        elif isinstance(op, graph.Dropout):
+            values[op.name] = values[op.inputs[0]]
         elif isinstance(op, graph.Add):
             raise ValueError(f"channel pruning cannot handle the addition {op.name!r}")
-    return [ChannelGroup(name, sizes[name], tuple(readers[name])) for name in sizes
+    return [ChannelGroup(name, sizes[name], tuple(readers[name]), read_values[name]) for name in sizes
             if name != CLASSIFIER and name in readers]
 
 
 def channel_statistics(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], images: np.ndarray,
-                       groups: list[ChannelGroup], batch_size: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{producer: (mean, std)}`` of each group's (post-ReLU) activations over ``images`` and positions."""
+                       groups: list[ChannelGroup], batch_size: int = 32) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{producer: (mean, std)}`` of each group's channels over ``images`` and positions, as its readers
+    see them (after any pooling or padding in between, which changes both)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
     from squeezekit.formats.onnx import build_onnx_model
 
     model = build_onnx_model(config.replace(batch_norm=False), arrays, input_size=None)
-    names = [group.producer for group in groups]
-    # The writer names each convolution's (ReLU) output after its layer.
+    names = sorted({group.read_value for group in groups})
     model.graph.output.extend(helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names)
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -109,15 +120,16 @@ def channel_statistics(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], 
     for offset in range(0, len(images), batch_size):
         outputs = session.run(names, {input_name: images[offset: offset + batch_size]})
         for name, value in zip(names, outputs):  # NCHW
-            value = value.astype(np.float64)
             entry = totals[name]
-            entry[0] = entry[0] + value.sum(axis=(0, 2, 3))
-            entry[1] = entry[1] + (value ** 2).sum(axis=(0, 2, 3))
+            entry[0] = entry[0] + value.sum(axis=(0, 2, 3), dtype=np.float64)
+            entry[1] = entry[1] + np.square(value, dtype=np.float64).sum(axis=(0, 2, 3))
             entry[2] += value.shape[0] * value.shape[2] * value.shape[3]
     statistics = {}
-    for name, (total, squares, count) in totals.items():
-        mean = total / count
-        statistics[name] = (mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0)))
+    for group in groups:
+        total, squares, count = totals[group.read_value]
+        channels = slice(group.consumers[0][1], group.consumers[0][1] + group.size)
+        mean = total[channels] / count
+        statistics[group.producer] = (mean, np.sqrt(np.maximum(squares[channels] / count - mean ** 2, 0.0)))
     return statistics
 
 
@@ -161,6 +173,11 @@ def slim_arrays(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], groups:
     """
     if config.batch_norm:
         raise ValueError("slim_arrays takes arrays with batch norm folded (config.batch_norm=False)")
+    for group in groups:
+        kept = np.asarray(keep[group.producer])
+        if kept.ndim != 1 or not kept.size or np.any(np.diff(kept) <= 0) or kept[0] < 0 or kept[-1] >= group.size:
+            raise ValueError(f"{group.producer}: keep must list increasing channel indices below {group.size}, "
+                             f"at least one. Received: {kept.tolist()}")
     slimmed = {key: np.asarray(value) for key, value in arrays.items()}
     reads: dict[str, list[tuple[int, ChannelGroup]]] = {}
     for group in groups:
@@ -213,6 +230,8 @@ def allocate_widths(config: SqueezeNetConfig, scores: dict[str, np.ndarray], *,
         return network_cost(with_widths(config, widths_at(threshold)), classes, input_size)["macs"]
 
     low, high = 0.0, max(float(v.max()) for v in relative.values()) + 1.0
+    if cost(low) <= macs:
+        return {name: value.size for name, value in relative.items()}
     if cost(high) > macs:
         raise ValueError(f"even one channel per layer costs {cost(high):,} MACs, more than the {macs:,} asked for")
     for _ in range(60):  # the threshold to machine precision: cost() is a step function of it
@@ -254,16 +273,28 @@ def save_slimmed(config: SqueezeNetConfig, arrays: dict[str, np.ndarray], metada
     """Write a slimmed network as ``path`` (``.keras``) with its metadata file (see :meth:`SlimResult.save`)."""
     from pathlib import Path
 
-    from squeezekit.formats.metadata import ModelMetadata, write_sidecar
-    from squeezekit.training.checkpoints import save_model_file
+    from squeezekit._outputs import discard, publish, staging_path
+    from squeezekit.formats.metadata import ModelMetadata, sidecar_path, write_sidecar
 
     stored = {key: [list(v) for v in value] if key == "fire_widths" else list(value) if isinstance(value, tuple)
               else value for key, value in config.to_dict().items()}
     original = ModelMetadata.from_dict(metadata)
     extra = {**original.extra, "config": stored, "slimmed_from": source_name}
-    save_model_file(_keras_model(config, arrays, metadata), Path(path))
-    write_sidecar(path, ModelMetadata(original.labels, original.preprocessing, f"squeezekit slim {source_name}".strip(),
-                                      original.label_set, extra))
+    described = ModelMetadata(original.labels, original.preprocessing, f"squeezekit slim {source_name}".strip(),
+                              original.label_set, extra)
+    # Both files are written under hidden names first and moved into place together: a failure leaves
+    # the old pair whole, never a new model beside the old widths.
+    target = Path(path)
+    staged, staged_sidecar = staging_path(target), None
+    try:
+        _keras_model(config, arrays, metadata).save(staged)
+        staged_sidecar = write_sidecar(staging_path(target), described)
+        publish(staged, target)
+        publish(staged_sidecar, sidecar_path(target))
+    finally:
+        discard(staged)
+        if staged_sidecar is not None:
+            discard(staged_sidecar)
 
 
 def network_cost(config: SqueezeNetConfig, classes: int, input_size: int) -> dict:
@@ -305,6 +336,14 @@ def slim(source, *, macs: float, data, steps: int = 2, finetune_epochs: int = 0,
     config, arrays = source.config.replace(batch_norm=False), source.arrays
     classes = int(arrays[f"{CLASSIFIER}/kernel"].shape[-1])
     full_macs = network_cost(config, classes, source.input_size)["macs"]
+    # Refusals before any work: bypasses (channel_groups), and a budget below one channel per layer.
+    least = network_cost(with_widths(config, {g.producer: 1 for g in channel_groups(config, classes)}), classes,
+                         source.input_size)["macs"]
+    if least > macs * full_macs:
+        from squeezekit.errors import ParameterError
+
+        raise ParameterError(f"Expected {{macs}} >= {least / full_macs:.3g}: one channel per layer already costs "
+                             f"{least:,} of the network's {full_macs:,} MACs. Received: {{macs}}={macs}")
     stages = Stages(config, source.metadata, eval_dir, log)
     teacher = arrays_engine(config, arrays)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from squeezekit import graph
-from squeezekit.config import SqueezeNetConfig
+from squeezekit.config import SqueezeNetConfig, config_fields
 from squeezekit.registry import get_preset
 from squeezekit.graph import INPUT, build_plan, check_input_size
 
@@ -117,7 +117,7 @@ def create_model(name: str, **kwargs):
     entry, weights = get_model_entry(name)
     if weights is not None:
         return pretrained_model(weights, **kwargs)
-    overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in entry.config.to_dict()}
+    overrides = {key: kwargs.pop(key) for key in list(kwargs) if key in config_fields()}
     return SqueezeNet(entry.config.replace(**overrides), name=kwargs.pop("name", entry.name), **kwargs)
 
 
@@ -153,7 +153,7 @@ def _pretrained_config(arch_name: str, config: SqueezeNetConfig):
     preset = get_preset(arch_name)
     # The entry's own overrides (v1.0's padded classifier) are applied below, not compared.
     fixed = set(_WEIGHT_NEUTRAL_FIELDS) | set(entry.config_overrides)
-    differing = [f for f in preset.to_dict() if f not in fixed and getattr(config, f) != getattr(preset, f)]
+    differing = [f for f in config_fields() if f not in fixed and getattr(config, f) != getattr(preset, f)]
     if differing:
         raise ValueError(
             f"weights='imagenet' needs the {arch_name} architecture unchanged; these metaparameters differ: "
