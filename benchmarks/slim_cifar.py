@@ -74,7 +74,8 @@ with tempfile.TemporaryDirectory() as scratch:
 
     start = time.perf_counter()
     result = slim(source, macs=args.macs, steps=args.steps, data=data, finetune_epochs=args.finetune_epochs,
-                  finetune_images=args.finetune_images, learning_rate=args.lr, eval_dir=test_dir, on_step=keep)
+                  finetune_images=args.finetune_images, learning_rate=args.lr, eval_dir=test_dir, on_step=keep,
+                  log=lambda line: print(line, flush=True))
     slim_seconds = time.perf_counter() - start
     after = [row for row in result.stages if "before" not in row["stage"]]  # source, then each finished step
 
