@@ -40,7 +40,7 @@ def test_sparse_and_dense_layers_and_long_gaps():
     lonely = np.zeros(arrays["conv10/kernel"].shape, bool)
     lonely.flat[-1] = True
     masks["conv10/kernel"] = lonely
-    layers = compress_arrays(SMALL, arrays, bits=8, masks=masks)
+    layers = compress_arrays(SMALL, arrays, bits=4, masks=masks)
     model = decode_sqz(encode_sqz(SMALL.to_dict(), small_metadata(), layers)[0])
     for got, want in zip(model.layers, layers):
         np.testing.assert_array_equal(got.positions, want.positions)

@@ -125,6 +125,7 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
 
     import squeezekit.models.fire  # noqa: F401
     import squeezekit.models.pooling  # noqa: F401
+    import squeezekit.training.schedules  # noqa: F401  (the checkpoint's optimizer uses its schedule)
 
     run = tmp_path / "run"
     process = subprocess.Popen([*TRAIN, "--data", str(tiny_cifar), "--epochs", "3", "--out", str(run)],
@@ -307,3 +308,29 @@ def test_dead_classifier_units_are_found():
         arrays["conv10/bias"] = np.array(bias, dtype=arrays["conv10/bias"].dtype)
         assign_arrays(model, arrays)
         assert dead_classifier_units(model, images) == dead
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_jax_and_torch_train_without_tensorflow(tiny_cifar, tmp_path, backend):
+    """A JAX or PyTorch user needs no TensorFlow: batches come from the NumPy pipeline."""
+    pytest.importorskip(backend)
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    helper = Path(__file__).resolve().parents[1] / "without_tensorflow.py"
+    result = subprocess.run([sys.executable, str(helper), *TRAIN[3:], "--data", str(tiny_cifar), "--epochs", "1",
+                             "--out", str(run), "--json"], capture_output=True, text=True, timeout=300,
+                            env={**_env(tmp_path), "KERAS_BACKEND": backend})
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["epochs"] == 1 and metrics["n_val"] == 24 and metrics["images_per_second"] > 0
+    assert (run / "best.keras").is_file() and (run / "checkpoints" / "epoch-0001.keras").is_file()
+
+
+def test_without_tensorflow_helper_really_hides_it(tmp_path):
+    from pathlib import Path
+
+    helper = Path(__file__).resolve().parents[1] / "without_tensorflow.py"
+    code = f"import runpy, sys; sys.argv = ['x']; exec(open({str(helper)!r}).read().split('if __name__')[0]); import tensorflow"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "No module named 'tensorflow'" in result.stderr

@@ -24,11 +24,15 @@ Several devices: --distribute mirrored (TensorFlow, all local GPUs), multiworker
 from TF_CONFIG), or with KERAS_BACKEND=jax any --distribute value uses keras.distribution.DataParallel
 over all JAX devices (start jax.distributed on each host first for several hosts).
 
+Without TensorFlow: with KERAS_BACKEND=jax or torch, batches come from NumPy and Pillow (--input-pipeline
+numpy, the default there), so 'pip install "squeezekit[jax]"' or "squeezekit[torch]" is enough to train.
+
 examples:
   squeezekit train --data cifar10-jpeg.zip --recipe cifar --out runs/cifar
   squeezekit train --data imagenette.zip --recipe finetune --arch squeezenet1_1 --out runs/nette
   squeezekit train --data photos/ --recipe finetune --epochs 3 --out runs/mine --resume
   squeezekit train --data cifar10-jpeg.zip --recipe cifar --bypass complex --out runs/cifar-bypass
+  KERAS_BACKEND=jax squeezekit train --data cifar10-jpeg.zip --recipe cifar --out runs/cifar-jax
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     add_architecture_arguments(parser, positional=False)
     parser.add_argument("--distribute", default="none", choices=["none", "mirrored", "multiworker"])
+    parser.add_argument("--input-pipeline", default="auto", choices=["auto", "tf.data", "numpy"],
+                        help="how batches are made: tf.data, or NumPy and Pillow in worker threads (needs no TensorFlow); "
+                             "auto: tf.data on the TensorFlow backend, numpy on JAX and PyTorch (default: %(default)s)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint, with its settings")
     parser.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, optimizer=args.optimizer,
         weight_decay=args.weight_decay, label_smoothing=args.label_smoothing, init=args.init,
         freeze_backbone=args.freeze_backbone, batch_norm=args.batch_norm, seed=args.seed, distribute=args.distribute,
-        resume=args.resume, arch_overrides=overrides_from_args(args),
+        resume=args.resume, arch_overrides=overrides_from_args(args), input_pipeline=args.input_pipeline,
     )
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     metrics = train(settings, log=log)

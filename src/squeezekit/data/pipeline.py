@@ -1,7 +1,9 @@
-"""tf.data input pipelines over decoded images, usable by every Keras backend.
+"""Input pipelines over decoded images, usable by every Keras backend: tf.data, or NumPy without TensorFlow.
 
-Augmentation runs per image in parallel map calls; preprocessing (channel order, mean, scale) runs once
-per batch. Keras' ``fit`` takes a ``tf.data.Dataset`` on the TensorFlow, JAX and PyTorch backends.
+``tf.data``: augmentation runs per image in parallel map calls; preprocessing (channel order, mean,
+scale) runs once per batch. Keras' ``fit`` takes a ``tf.data.Dataset`` on the TensorFlow, JAX and
+PyTorch backends. ``numpy`` (batches.py, augment.py): the same operations on whole batches in worker
+threads, for JAX and PyTorch users without TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,6 +13,19 @@ import numpy as np
 from squeezekit.config import Preprocessing
 
 AUGMENTATIONS = ("none", "pad-crop-flip", "random-resized-crop")
+INPUT_PIPELINES = ("auto", "tf.data", "numpy")
+
+
+def resolve_input_pipeline(name: str = "auto") -> str:
+    """``auto``: tf.data on the TensorFlow backend (where Keras feeds a PyDataset through a slower
+    generator), NumPy on the others, which then need no TensorFlow (benchmarks/input_pipeline.py)."""
+    if name not in INPUT_PIPELINES:
+        raise ValueError(f"Expected an input pipeline in {INPUT_PIPELINES}. Received: {name!r}")
+    if name != "auto":
+        return name
+    import keras
+
+    return "tf.data" if keras.backend.backend() == "tensorflow" else "numpy"
 
 
 def make_dataset(
@@ -23,17 +38,41 @@ def make_dataset(
     augmentation: str = "none",
     num_classes: int | None = None,
     seed: int = 0,
+    first_epoch: int = 0,
+    input_pipeline: str = "auto",
 ):
     """Batches of (preprocessed float32 NHWC images, labels) — one-hot labels if ``num_classes`` is given.
 
     ``pad-crop-flip`` (32x32 data): 4-pixel reflection pad, random crop, horizontal flip.
     ``random-resized-crop`` (ImageNet-like): a random 25-100 % area, 3:4 to 4:3 box resized to the
     crop size, horizontal flip. Without augmentation (and for evaluation) the center crop is taken.
+    ``first_epoch``: the epoch a resumed run starts at, so that it does not repeat the first epoch's draws.
     """
-    import tensorflow as tf
-
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"Expected augmentation in {AUGMENTATIONS}. Received: {augmentation!r}")
+    options = dict(batch_size=batch_size, preprocessing=preprocessing, training=training,
+                   augmentation=augmentation, num_classes=num_classes)
+    if resolve_input_pipeline(input_pipeline) == "numpy":
+        from squeezekit.data.batches import ImageBatches
+
+        return ImageBatches(images, labels, seed=seed, first_epoch=first_epoch, **options)
+    # tf.data's shuffle has no epoch counter of its own: a resumed run shifts the seed instead.
+    return _tf_dataset(images, labels, seed=seed + first_epoch, **options)
+
+
+def _tf_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    preprocessing: Preprocessing,
+    training: bool,
+    augmentation: str = "none",
+    num_classes: int | None = None,
+    seed: int = 0,
+):
+    import tensorflow as tf
+
     crop = preprocessing.crop
     stored = images.shape[1]
     dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))

@@ -51,6 +51,7 @@ class TrainSettings:
     arch_overrides: dict = field(default_factory=dict)
     verbose: int = 1
     jit_compile: bool | str = "auto"
+    input_pipeline: str = "auto"  # "tf.data", "numpy" (no TensorFlow needed) or "auto" (data/pipeline.py)
 
 
 # Recipe field -> the TrainSettings attribute (and command-line option) that sets it.
@@ -308,7 +309,7 @@ class _EpochEnd:
             def check_classifier(self, epoch: int) -> None:
                 try:  # a diagnostic: whatever it meets (a strategy, an unusual model) must not stop the run
                     if self.batch is None:
-                        self.batch = next(iter(val_data))[0]
+                        self.batch = np.asarray(next(iter(val_data))[0])
                     dead = dead_classifier_units(self.model, self.batch)
                 except Exception as error:  # noqa: BLE001
                     logger.debug("classifier check skipped: %s", error)
@@ -378,7 +379,7 @@ def train(settings: TrainSettings, log=None) -> dict:
     state = _run_state(state, settings, recipe, config, train_images.class_names, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _record_skipped(run_dir, train_images.skipped + val_images.skipped, log)
-    train_data, val_data = _datasets(train_images, val_images, recipe, settings.seed)
+    train_data, val_data = _datasets(train_images, val_images, recipe, settings, state.get("epoch", 0))
     metadata = _model_metadata(train_images.class_names, recipe, config, settings)
     model = _fit(settings, recipe, config, state, run_dir, train_data, val_data, len(train_images),
                  len(train_images.class_names), log)
@@ -428,15 +429,15 @@ def _record_skipped(run_dir: Path, skipped: list[tuple[str, str]], log) -> None:
         log(f"skipped {len(skipped)} unreadable file(s); their names are in {run_dir / 'skipped.txt'}")
 
 
-def _datasets(train_images, val_images, recipe: Recipe, seed: int):
+def _datasets(train_images, val_images, recipe: Recipe, settings: TrainSettings, first_epoch: int):
     from squeezekit.data.pipeline import make_dataset
 
     classes = len(train_images.class_names)
-    train_data = make_dataset(train_images.images, train_images.labels, batch_size=recipe.batch_size,
-                              preprocessing=recipe.preprocessing, training=True, augmentation=recipe.augmentation,
-                              num_classes=classes, seed=seed)
-    val_data = make_dataset(val_images.images, val_images.labels, batch_size=recipe.batch_size,
-                            preprocessing=recipe.preprocessing, training=False, num_classes=classes)
+    common = dict(batch_size=recipe.batch_size, preprocessing=recipe.preprocessing, num_classes=classes,
+                  input_pipeline=settings.input_pipeline)
+    train_data = make_dataset(train_images.images, train_images.labels, training=True, augmentation=recipe.augmentation,
+                              seed=settings.seed, first_epoch=first_epoch, **common)
+    val_data = make_dataset(val_images.images, val_images.labels, training=False, **common)
     return train_data, val_data
 
 
@@ -517,7 +518,8 @@ def _save_final_models(model, state: dict, run_dir: Path, metadata):
 def evaluate_run(model, val_data, labels: np.ndarray, class_names, state: dict, recipe: Recipe, run_dir: Path) -> dict:
     from squeezekit.training.plots import plot_confusion, plot_curves
 
-    scores = np.concatenate([np.asarray(model.predict_on_batch(batch)) for batch, _ in val_data])
+    # np.asarray: tf.data yields TensorFlow tensors, which JAX's compiled predict step does not take.
+    scores = np.concatenate([np.asarray(model.predict_on_batch(np.asarray(batch))) for batch, _ in val_data])
     from squeezekit.preprocessing import top_k
 
     ranked = top_k(scores, 5)
