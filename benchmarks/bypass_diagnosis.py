@@ -29,6 +29,7 @@ def diagnose(path: str, images: np.ndarray, labels: np.ndarray) -> dict:
 
     from squeezekit.opener import open_model
     from squeezekit.preprocessing import preprocess_input
+    from squeezekit.training.trainer import classifier_has_relu
 
     opened = open_model(path, "keras", purpose="bypass diagnosis")
     model = opened.model
@@ -49,7 +50,8 @@ def diagnose(path: str, images: np.ndarray, labels: np.ndarray) -> dict:
     return {
         "top1": float((predictions == labels).mean()),
         "recall": {classes[c]: float((predictions[labels == c] == c).mean()) for c in range(len(classes))},
-        "dead_conv10_units": [classes[c] for c in np.flatnonzero(peak <= 0)],
+        # Without a ReLU a score below 0 is not dead: it still gets its gradient.
+        "dead_conv10_units": [classes[c] for c in np.flatnonzero(peak <= 0)] if classifier_has_relu(model) else [],
         "layers": layers,
     }
 

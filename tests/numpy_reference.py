@@ -201,6 +201,7 @@ def forward(
     bypass: str = "none",
     include_top: bool = True,
     softmax: bool = True,
+    classifier_relu: bool = True,
 ) -> np.ndarray:
     """SqueezeNet forward pass on NCHW ``x``; returns float64.
 
@@ -208,7 +209,7 @@ def forward(
     or ("conv1", "fire3", "fire5") for v1.1. conv1's kernel size comes from its weight (7x7 for
     v1.0, 3x3 for v1.1), with pad 0 and stride ``conv1_stride``. conv10_pad=1 reproduces the
     original v1.0 Caffe prototxt (a 1x1 conv with pad 1: its border is ReLU(bias), which then
-    enters the global average).
+    enters the global average). classifier_relu=False leaves conv10's scores as they are.
 
     Returns (N, classes) probabilities (softmax=True) or pre-softmax averages (softmax=False) when
     include_top, else the fire9 feature map (N, C, H, W). Dropout is the identity at inference.
@@ -236,7 +237,8 @@ def forward(
         return h
 
     # drop9 would sit here; dropout is the identity at inference.
-    h = _relu(conv2d(h, *_wb(weights, "conv10"), pad=conv10_pad))
+    h = conv2d(h, *_wb(weights, "conv10"), pad=conv10_pad)
+    h = _relu(h) if classifier_relu else h
     logits = h.mean(axis=(2, 3))  # global average pool over H, W -> (N, classes)
     return _softmax(logits) if softmax else logits
 

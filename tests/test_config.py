@@ -53,6 +53,8 @@ def test_bypass_positions_follow_the_paper():
         ({"pool_after": ("conv1", "fire12")}, "pool_after"),
         ({"dropout": 1.0}, "dropout"),
         ({"base_e": 12.5}, "base_e"),
+        ({"classifier_relu": "no"}, "classifier_relu"),
+        ({"batch_norm": 1}, "batch_norm"),
     ],
 )
 def test_invalid_metaparameters_name_the_parameter(changes, parameter):
@@ -68,5 +70,5 @@ def test_unknown_metaparameter_and_preset():
 
 
 def test_dict_round_trip():
-    config = PRESETS["squeezenet1_1"].replace(bypass="complex", batch_norm=True)
+    config = PRESETS["squeezenet1_1"].replace(bypass="complex", batch_norm=True, classifier_relu=False)
     assert SqueezeNetConfig.from_dict(config.to_dict()) == config

@@ -46,7 +46,9 @@ class SqueezeNetConfig:
     paper) keeps small inputs from shrinking in the stem, as the 32x32 CIFAR recipe needs. ``classifier_pad`` reproduces the
     ``pad: 1`` of ``conv_final`` in the Deep Compression release of v1.0 (a 1x1 conv with zero padding,
     so border positions see only the bias). ``batch_norm`` is not in the paper: it adds batch
-    normalisation after every convolution, which helps training from scratch.
+    normalisation after every convolution, which helps training from scratch. ``classifier_relu=False``
+    (not in the paper) drops the ReLU after conv10, so the class scores averaged into the logits can be
+    negative and a class's unit cannot die (docs/reproduction.md: simple bypass on CIFAR-10).
 
     ``fire_widths`` (not in the paper) gives every Fire module's ``(squeeze, expand1x1, expand3x3)``
     filter counts outright, overriding the rule above (``base_e``, ``incr_e``, ``freq``, ``pct_3x3``,
@@ -72,6 +74,7 @@ class SqueezeNetConfig:
     bypass: str = "none"
     classifier_pad: int = 0
     batch_norm: bool = False
+    classifier_relu: bool = True
     fire_widths: tuple[tuple[int, int, int], ...] | None = None
 
     def __post_init__(self) -> None:
@@ -97,6 +100,9 @@ class SqueezeNetConfig:
             )
         if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Expected dropout in [0, 1). Received: dropout={self.dropout!r}")
+        for name in ("batch_norm", "classifier_relu"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"Expected {name} to be True or False. Received: {name}={getattr(self, name)!r}")
         if self.conv1_padding not in ("valid", "same"):
             raise ValueError(f"Expected conv1_padding 'valid' or 'same'. Received: conv1_padding={self.conv1_padding!r}")
         if self.bypass not in BYPASS_MODES:
@@ -195,8 +201,9 @@ class SqueezeNetConfig:
         for name in ("conv1_padding", "bypass", "pool_rounding"):
             if name in values:
                 text(values[name], f"config.{name}", 16)
-        if "batch_norm" in values and not isinstance(values["batch_norm"], bool):
-            raise FieldError("config.batch_norm", f"must be true or false, not {values['batch_norm']!r}")
+        for name in ("batch_norm", "classifier_relu"):
+            if name in values and not isinstance(values[name], bool):
+                raise FieldError(f"config.{name}", f"must be true or false, not {values[name]!r}")
         return cls().replace(**values)
 
 

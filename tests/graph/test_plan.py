@@ -30,6 +30,7 @@ def architectures(draw):
         pool_size=draw(st.integers(pool_stride, 3)), pool_stride=pool_stride,
         pool_rounding=draw(st.sampled_from(["ceil", "floor"])), bypass=draw(st.sampled_from(["none", "simple", "complex"])),
         classifier_pad=draw(st.integers(0, 1)), batch_norm=draw(st.booleans()),
+        classifier_relu=draw(st.booleans()),
     )
     minimum = minimum_input_size(config)
     height = draw(st.integers(minimum, minimum + 12))

@@ -18,6 +18,7 @@ CONFIGS = {
     "v1.0": PRESETS["squeezenet1_0"],
     "v1.1": PRESETS["squeezenet1_1"],
     "v1.1-simple": PRESETS["squeezenet1_1"].replace(bypass="simple"),
+    "v1.1-simple-linear": PRESETS["squeezenet1_1"].replace(bypass="simple", classifier_relu=False),
     "v1.0-complex": PRESETS["squeezenet1_0"].replace(bypass="complex"),
     "v1.1-bn": PRESETS["squeezenet1_1"].replace(batch_norm=True),
     "sr0.25-pct0.75": PRESETS["squeezenet1_0"].replace(squeeze_ratio=0.25, pct_3x3=0.75),
@@ -115,6 +116,19 @@ def test_agrees_with_numpy_reference(key, input_size, reference_kwargs):
     got = keras.ops.convert_to_numpy(model(x))
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert expected.max() > 0.2  # random weights that still discriminate
+
+
+def test_a_linear_classifier_passes_negative_scores_to_the_logits():
+    config = CONFIGS["v1.1-simple-linear"]
+    model = SqueezeNet(config, input_shape=(64, 64, 3), classes=10, classifier_activation=None)
+    weights = random_caffe_weights(model, seed=5)
+    set_caffe_weights(model, weights)
+    x = np.random.default_rng(6).uniform(-100, 100, (2, 64, 64, 3)).astype("float32")
+    kwargs = dict(pool_after=("conv1", "fire3", "fire5"), bypass="simple", softmax=False)
+    expected = ref.forward(weights, x.transpose(0, 3, 1, 2), classifier_relu=False, **kwargs)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), expected, rtol=1e-4, atol=1e-3)
+    with_relu = ref.forward(weights, x.transpose(0, 3, 1, 2), **kwargs)
+    assert (expected < 0).any() and np.abs(expected - with_relu).max() > 0.1  # a ReLU left in would show
 
 
 def test_floor_rounding_and_padded_classifier_agree_with_reference():

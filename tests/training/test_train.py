@@ -308,6 +308,10 @@ def test_dead_classifier_units_are_found():
         arrays["conv10/bias"] = np.array(bias, dtype=arrays["conv10/bias"].dtype)
         assign_arrays(model, arrays)
         assert dead_classifier_units(model, images) == dead
+    # Without conv10's ReLU a negative score is a score, not a dead unit.
+    linear = SqueezeNet(SMALL.replace(classifier_relu=False), classes=3, input_shape=(32, 32, 3))
+    assign_arrays(linear, arrays)
+    assert dead_classifier_units(linear, images) == []
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

@@ -31,11 +31,17 @@ def add_architecture_arguments(parser: argparse.ArgumentParser, *, positional: b
         group.add_argument(option, dest=field, type=kind, default=None, help=text)
     group.add_argument("--batch-norm", action="store_true", default=None,
                        help="batch normalisation after every convolution (not in the paper)")
+    group.add_argument("--linear-classifier", dest="classifier_relu", action="store_false", default=None,
+                       help="conv10 without its ReLU (not in the paper): no class's score can be stuck at 0 "
+                            "(a dead unit), as happens with simple bypass on CIFAR-10 (docs/reproduction.md)")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
     """The metaparameters given on the command line (--batch-norm aside), by config field."""
-    return {field: getattr(args, field) for field, _, _ in _OVERRIDES.values() if getattr(args, field) is not None}
+    overrides = {field: getattr(args, field) for field, _, _ in _OVERRIDES.values() if getattr(args, field) is not None}
+    if args.classifier_relu is not None:
+        overrides["classifier_relu"] = args.classifier_relu
+    return overrides
 
 
 def config_from_args(args: argparse.Namespace) -> SqueezeNetConfig:

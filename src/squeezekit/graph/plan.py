@@ -289,8 +289,10 @@ class _Planner:
             h, w, c = x.shape
             grown = (None if h is None else h + 2 * p, None if w is None else w + 2 * p, c)
             x = self.add(Pad(name=f"{CLASSIFIER}_pad", inputs=(x.name,), shape=grown, pad=p))
-        # As in the original Caffe definition: a small Gaussian, a bias and a ReLU, never batch norm.
-        x = self.add(self.conv(CLASSIFIER, x, classes, 1, batch_norm=False, init_std=0.01))
+        # As in the original Caffe definition: a small Gaussian, a bias and a ReLU (unless
+        # classifier_relu=False), never batch norm.
+        x = self.add(self.conv(CLASSIFIER, x, classes, 1, relu=self.config.classifier_relu, batch_norm=False,
+                               init_std=0.01))
         x = self.add(GlobalPool(name="pool10", inputs=(x.name,), shape=(1, 1, classes), mode="avg"))
         if activation is not None:
             self.add(Activation(name="predictions", inputs=(x.name,), shape=(1, 1, classes), function=activation))

@@ -277,16 +277,27 @@ def dead_classifier_units(model, images) -> list[int]:
     conv10 ends in a ReLU (as in the original model). A unit pushed negative for every input outputs 0
     and gets no gradient of its own: only changes to the features below it can revive it. Until then
     its class's logit is 0, and the class is predicted only when every other logit is 0 too. This is how simple bypass collapsed on CIFAR-10
-    (docs/reproduction.md): two or three dead classes, 10 points each.
+    (docs/reproduction.md): two or three dead classes, 10 points each. A linear conv10
+    (``classifier_relu=False``) has no dead units: a score below 0 still gets its gradient.
     """
     import keras
 
     from squeezekit.graph import CLASSIFIER
 
+    if not classifier_has_relu(model):
+        return []
     probe = keras.Model(model.inputs, model.get_layer(CLASSIFIER).output)
     outputs = np.asarray(keras.ops.convert_to_numpy(probe(images, training=False)))
     peak = outputs.reshape(outputs.shape[0], -1, outputs.shape[-1]).max(axis=(0, 1))
     return [int(c) for c in np.flatnonzero(peak <= 0)]
+
+
+def classifier_has_relu(model) -> bool:
+    """Whether ``model``'s conv10 ends in a ReLU (it carries it as its activation, never batch norm)."""
+    from squeezekit.graph import CLASSIFIER
+
+    activation = getattr(model.get_layer(CLASSIFIER), "activation", None)
+    return getattr(activation, "__name__", "") == "relu"
 
 
 class _EpochEnd:
