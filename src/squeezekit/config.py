@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 BYPASS_MODES = ("none", "simple", "complex")
 POOL_ROUNDINGS = ("ceil", "floor")
+_BOOLEAN_FIELDS = ("batch_norm", "classifier_relu")  # True or False, never 0 / 1 or a string
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class SqueezeNetConfig:
             )
         if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Expected dropout in [0, 1). Received: dropout={self.dropout!r}")
-        for name in ("batch_norm", "classifier_relu"):
+        for name in _BOOLEAN_FIELDS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"Expected {name} to be True or False. Received: {name}={getattr(self, name)!r}")
         if self.conv1_padding not in ("valid", "same"):
@@ -201,7 +202,7 @@ class SqueezeNetConfig:
         for name in ("conv1_padding", "bypass", "pool_rounding"):
             if name in values:
                 text(values[name], f"config.{name}", 16)
-        for name in ("batch_norm", "classifier_relu"):
+        for name in _BOOLEAN_FIELDS:
             if name in values and not isinstance(values[name], bool):
                 raise FieldError(f"config.{name}", f"must be true or false, not {values[name]!r}")
         return cls().replace(**values)

@@ -329,8 +329,8 @@ class _EpochEnd:
                     names = ", ".join(class_names[c] if c < len(class_names) else str(c) for c in dead)
                     log(f"warning: epoch {epoch + 1}: the classifier (conv10) units of {names} output 0 on every "
                         f"image of a validation batch: a dead ReLU, which gets no gradient of its own, so these classes "
-                        f"are hardly ever predicted until the features below revive it (a lower learning rate or "
-                        f"weight decay may avoid it; see docs/reproduction.md)")
+                        f"are hardly ever predicted until the features below revive it (--linear-classifier removes "
+                        f"that ReLU; a lower learning rate or weight decay may also avoid it; see docs/reproduction.md)")
                 self.dead = dead
 
             def on_epoch_begin(self, epoch, logs=None):
