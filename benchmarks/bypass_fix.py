@@ -68,14 +68,12 @@ def epoch_statistics(out: Path, x: np.ndarray, labels: np.ndarray) -> list[dict]
     (or fire9_add) and conv10 outputs' mean and zeros, and the largest activation reaching conv10."""
     import keras
 
-    import squeezekit.models.fire  # noqa: F401  (registers the layers the checkpoints hold)
-    import squeezekit.models.pooling  # noqa: F401
-    import squeezekit.training.schedules  # noqa: F401  (and their learning-rate schedule)
+    from squeezekit.training.checkpoints import load_checkpoint
     from squeezekit.training.trainer import classifier_has_relu
 
     rows, previous_step = [], 0
     for path in sorted((out / "epochs").glob("epoch-*.keras")):
-        model = keras.models.load_model(path)
+        model = load_checkpoint(path)
         # What weight decay alone does to a kernel in this epoch (decoupled: w *= 1 - lr * wd each step):
         # a dead unit gets no gradient, so its kernel should shrink by exactly this factor.
         optimizer, step = model.optimizer, int(model.optimizer.iterations.numpy())

@@ -101,13 +101,10 @@ def test_sigkill_then_resume(tiny_cifar, tmp_path, moment):
             process.kill()
     state_path = checkpoints / "state.json"
     if state_path.is_file():
-        import keras
-
-        import squeezekit.models.fire  # noqa: F401
-        import squeezekit.models.pooling  # noqa: F401
+        from squeezekit.training.checkpoints import load_checkpoint
 
         state = json.loads(state_path.read_text())
-        keras.models.load_model(checkpoints / state["checkpoint"])  # never a broken checkpoint
+        load_checkpoint(checkpoints / state["checkpoint"])  # never a broken checkpoint
         result = _train(tmp_path, "--data", tiny_cifar, "--epochs", "4", "--out", run, "--resume", "--json")
     else:  # killed while writing the very first checkpoint: nothing to resume, start again
         shutil.rmtree(run)
@@ -123,9 +120,7 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
     continues from the checkpoint's step count."""
     import keras
 
-    import squeezekit.models.fire  # noqa: F401
-    import squeezekit.models.pooling  # noqa: F401
-    import squeezekit.training.schedules  # noqa: F401  (the checkpoint's optimizer uses its schedule)
+    from squeezekit.training.checkpoints import load_checkpoint
 
     run = tmp_path / "run"
     process = subprocess.Popen([*TRAIN, "--data", str(tiny_cifar), "--epochs", "3", "--out", str(run)],
@@ -147,7 +142,7 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["epochs"] == 3  # not the recipe's 28
     state = json.loads((run / "checkpoints" / "state.json").read_text())
-    model = keras.models.load_model(run / "checkpoints" / state["checkpoint"])
+    model = load_checkpoint(run / "checkpoints" / state["checkpoint"])
     steps_per_epoch = -(-72 // 16)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps_per_epoch
 
@@ -248,6 +243,7 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_cifar,
     import keras
 
     from squeezekit.cli.main import main
+    from squeezekit.training.checkpoints import load_checkpoint
 
     real_save = keras.Model.save
     saves = []
@@ -272,7 +268,7 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_cifar,
     state = json.loads((run / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch-0001.keras", "state.json"]
-    keras.models.load_model(run / "checkpoints" / "epoch-0001.keras")
+    load_checkpoint(run / "checkpoints" / "epoch-0001.keras")
 
     monkeypatch.setattr(keras.Model, "save", real_save)
     assert main([*args, "--resume"]) == 0

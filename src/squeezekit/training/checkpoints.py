@@ -19,6 +19,18 @@ from squeezekit._resources import make_readable
 STATE_FILE = "state.json"
 
 
+def load_checkpoint(path: str | os.PathLike):
+    """A checkpoint (or any ``.keras`` file squeezekit trained) as a compiled Keras model, with its
+    optimizer state: the custom layers and learning-rate schedules it refers to are registered first."""
+    import keras
+
+    import squeezekit.models.fire  # noqa: F401  (Fire, and the batch norm it uses)
+    import squeezekit.models.pooling  # noqa: F401
+    import squeezekit.training.schedules  # noqa: F401
+
+    return keras.models.load_model(os.fspath(path))
+
+
 class CheckpointError(OSError):
     """A checkpoint could not be written (full disk, permissions); the previous one is intact."""
 

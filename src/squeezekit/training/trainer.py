@@ -378,8 +378,6 @@ def train(settings: TrainSettings, log=None) -> dict:
     ``log`` receives progress lines (default: this module's logger)."""
     import keras
 
-    import squeezekit.training.schedules  # noqa: F401  (registered before any checkpoint is loaded)
-
     log = log or logger.info
     recipe = resolve_recipe(settings)
     config = resolve_config(settings, recipe)
@@ -465,8 +463,7 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
 
     import keras
 
-    import squeezekit.models.fire  # noqa: F401  registers the custom layers for loading
-    import squeezekit.models.pooling  # noqa: F401
+    from squeezekit.training.checkpoints import load_checkpoint
 
     strategy = _strategy(settings.distribute)
     steps_per_epoch = math.ceil(n_train / recipe.batch_size)
@@ -485,7 +482,7 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
         with strategy.scope() if strategy is not None else nullcontext():
             if start_epoch > first and model is None:
                 # Mid-phase: the checkpoint holds this phase's optimizer state and schedule position.
-                model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
+                model = load_checkpoint(run_dir / "checkpoints" / state["checkpoint"])
                 log(f"resuming after epoch {start_epoch} from {state['checkpoint']}")
                 if planned != recipe.epochs:
                     _extend_schedule(model, phase_recipe, steps_per_epoch, first, last, planned, log)
@@ -493,7 +490,7 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
                 if model is None:
                     model = build_model(config, recipe, settings, classes)
                     if start_epoch:  # resuming exactly at a phase boundary: weights only, a fresh optimizer
-                        loaded = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
+                        loaded = load_checkpoint(run_dir / "checkpoints" / state["checkpoint"])
                         model.set_weights(loaded.get_weights())
                 _set_backbone_trainable(model, backbone_trainable)
                 _compile(model, phase_recipe, steps_per_epoch, last - first, classes, settings.jit_compile)
@@ -512,18 +509,16 @@ def _fit(settings, recipe, config, state, run_dir, train_data, val_data, n_train
 
 def _save_final_models(model, state: dict, run_dir: Path, metadata):
     """``last.keras`` and ``best.keras`` with their metadata; returns the best model, loaded."""
-    import keras
-
     from squeezekit.formats.metadata import write_sidecar
-    from squeezekit.training.checkpoints import save_model_file
+    from squeezekit.training.checkpoints import load_checkpoint, save_model_file
 
     if model is None:  # the run had already finished: resume only re-evaluates
-        model = keras.models.load_model(run_dir / "checkpoints" / state["checkpoint"])
+        model = load_checkpoint(run_dir / "checkpoints" / state["checkpoint"])
     save_model_file(model, run_dir / "last.keras")
     write_sidecar(run_dir / "last.keras", metadata)
     best_path = run_dir / "best.keras" if (run_dir / "best.keras").is_file() else run_dir / "last.keras"
     write_sidecar(best_path, metadata)
-    return keras.models.load_model(best_path)
+    return load_checkpoint(best_path)
 
 
 def evaluate_run(model, val_data, labels: np.ndarray, class_names, state: dict, recipe: Recipe, run_dir: Path) -> dict:
