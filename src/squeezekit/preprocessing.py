@@ -72,20 +72,18 @@ def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.n
 
     source = path
     path = os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(path, "name", "<stream>")
+    _refuse_bombs_with_an_error(Image)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-            with Image.open(source) as image:
-                # Checked here as well: the warnings filter above is process-wide, so a thread that leaves
-                # its catch_warnings block can reset it while another thread is between open and load.
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError(
-                        f"Image size ({image.width * image.height} pixels) exceeds limit of {MAX_IMAGE_PIXELS} pixels"
-                    )
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                rgb = _to_rgb(image)
+        with Image.open(source) as image:
+            # Checked here as well: Pillow only warns between its two limits, and a caller's own
+            # warnings filters (pytest's, say) can take precedence over the error filter.
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError(
+                    f"Image size ({image.width * image.height} pixels) exceeds limit of {MAX_IMAGE_PIXELS} pixels"
+                )
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            rgb = _to_rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageBombError(path, f"refused as a decompression bomb ({_reason(error, source)})") from None
     except FileNotFoundError:
@@ -93,6 +91,20 @@ def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.n
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(path, f"not a readable image ({_reason(error, source)})") from None
     return resize_and_crop(rgb, preprocessing)
+
+
+def _refuse_bombs_with_an_error(Image) -> None:
+    """Make Pillow's decompression-bomb warning an error, for the whole process, unless a filter names it.
+
+    A ``catch_warnings`` block per call is not thread-safe before Python 3.14: the filters are
+    process-wide, so a loader thread leaving its block restored them while another was decoding, and
+    the warning reached stderr besides the error. One permanent filter, for this one category, has no
+    such window.
+    """
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    if any(category is Image.DecompressionBombWarning for _action, _message, category, *_ in warnings.filters):
+        return  # ours, or the caller's own choice; the size check in load_image refuses bombs either way
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
 def _reason(error: BaseException, source) -> str:
