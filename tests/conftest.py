@@ -37,3 +37,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "data_dir" in getattr(item, "fixturenames", ()) and item.get_closest_marker("data") is None:
             item.add_marker(pytest.mark.data)
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """squeezekit's command line, called in this process: ``run_cli(*argv)`` -> (exit status, stdout, stderr)."""
+    from squeezekit.cli.main import main
+
+    def run(*argv):
+        status = main([str(arg) for arg in argv])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run

@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 
 from compression_helpers import SMALL, random_arrays, small_metadata
-from squeezekit.cli.main import main
 from squeezekit.runtime.sources import identify_model
 from small_model import write_images, write_small_keras
 
 keras = pytest.importorskip("keras")
-
-
-def run_cli(capsys, *argv):
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -46,22 +39,22 @@ def model_files(tmp_path_factory):
     return files, data
 
 
-def _predict_top1(capsys, model, data) -> float:
-    status, out, err = run_cli(capsys, "predict", data, "--model", model, "--json")
+def _predict_top1(run_cli, model, data) -> float:
+    status, out, err = run_cli("predict", data, "--model", model, "--json")
     assert status == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 24
     return float(np.mean([row["predictions"][0]["id"] == row["file"].split("/")[-2] for row in rows]))
 
 
-def test_evaluate_agrees_with_predict_in_every_format(model_files, capsys):
+def test_evaluate_agrees_with_predict_in_every_format(model_files, run_cli):
     files, data = model_files
     top1 = {}
     for kind, path in files.items():
-        status, out, err = run_cli(capsys, "evaluate", path, data, "--json")
+        status, out, err = run_cli("evaluate", path, data, "--json")
         assert status == 0, f"{kind}: {err}"
         top1[kind] = json.loads(out)["top1"]
-        assert top1[kind] == pytest.approx(_predict_top1(capsys, path, data)), kind
+        assert top1[kind] == pytest.approx(_predict_top1(run_cli, path, data)), kind
     # The float formats are the same model.
     assert top1["keras"] == top1["onnx"] == top1["tflite"]
     # 8-bit sharing changes at most a few of the 24 images.
@@ -84,12 +77,12 @@ def test_the_same_model_from_every_opener_gives_the_same_probabilities(model_fil
 
 @pytest.mark.parametrize("command, kind", [("export", "onnx"), ("export", "tflite"), ("compress", "onnx"),
                                            ("bench", "tflite")])
-def test_commands_refuse_formats_they_cannot_use_in_one_wording(model_files, capsys, command, kind):
+def test_commands_refuse_formats_they_cannot_use_in_one_wording(model_files, run_cli, command, kind):
     files, _ = model_files
     argv = [command, "--model", files[kind]] if command == "bench" else [command, files[kind]]
     if command == "export":
         argv += ["--format", "litert"]
-    status, _, err = run_cli(capsys, *argv)
+    status, _, err = run_cli(*argv)
     assert status == 2
     assert f"squeezekit {command} takes a pretrained name, a .keras file or a .sqz file, not a .{kind} file" in err
 

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from squeezekit._outputs import check_target, claim_folder, discard, publish, staging_path
-from squeezekit.cli.main import main
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -140,29 +139,23 @@ def small(tmp_path_factory):
     return write_small_keras(root / "small.keras"), write_images(root / "images")
 
 
-def run_cli(capsys, *argv):
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 @pytest.mark.parametrize("overwrite", [False, True])
-def test_export_never_deletes_a_users_folder(small, tmp_path, capsys, overwrite):
+def test_export_never_deletes_a_users_folder(small, tmp_path, run_cli, overwrite):
     model, images = small
     target = users_folder(tmp_path / "documents")
     before = snapshot(target)
-    status, _, err = run_cli(capsys, "export", model, "--format", "saved_model", "--calibration", images, "-o", target,
+    status, _, err = run_cli("export", model, "--format", "saved_model", "--calibration", images, "-o", target,
                              *(["--overwrite"] if overwrite else []))
     assert status == 2 and str(target) in err
     assert snapshot(target) == before
 
 
 @pytest.mark.parametrize("format, suffix", [("onnx", ".onnx"), ("litert", ".tflite")])
-def test_export_over_a_good_file_without_overwrite_is_refused(small, tmp_path, capsys, format, suffix):
+def test_export_over_a_good_file_without_overwrite_is_refused(small, tmp_path, run_cli, format, suffix):
     model, images = small
     target = tmp_path / f"good{suffix}"
     target.write_bytes(b"a good model")
-    status, _, err = run_cli(capsys, "export", model, "--format", format, "--calibration", images, "-o", target)
+    status, _, err = run_cli("export", model, "--format", format, "--calibration", images, "-o", target)
     assert status == 2 and "pass --overwrite" in err
     assert target.read_bytes() == b"a good model"
 
@@ -193,11 +186,11 @@ def test_a_failed_export_leaves_the_old_file_whole(small, tmp_path, monkeypatch,
     assert leftovers == set()
 
 
-def test_a_passing_export_with_overwrite_replaces_the_file(small, tmp_path, capsys):
+def test_a_passing_export_with_overwrite_replaces_the_file(small, tmp_path, run_cli):
     model, images = small
     target = tmp_path / "model.onnx"
     target.write_bytes(b"old")
-    status, _, err = run_cli(capsys, "export", model, "--format", "onnx", "--calibration", images, "-o", target,
+    status, _, err = run_cli("export", model, "--format", "onnx", "--calibration", images, "-o", target,
                              "--overwrite")
     assert status == 0, err
     assert target.read_bytes()[:4] != b"old" and target.stat().st_size > 10_000
@@ -220,7 +213,7 @@ def test_sigkill_during_export_leaves_the_old_file(small, tmp_path, delay):
     assert content == b"the old model" or (content[4:8] == b"TFL3" and len(content) > 10_000)
 
 
-def test_train_and_explore_refuse_a_folder_that_is_not_theirs(tmp_path, capsys):
+def test_train_and_explore_refuse_a_folder_that_is_not_theirs(tmp_path, run_cli):
     images = tmp_path / "images"
     from small_model import write_images
 
@@ -229,13 +222,13 @@ def test_train_and_explore_refuse_a_folder_that_is_not_theirs(tmp_path, capsys):
                     ["explore", "--recipe", "cifar", "--data", images, "--sweep", "squeeze_ratio=0.25,0.5", "--epochs", "1"]):
         out = users_folder(tmp_path / f"documents-{command[0]}")
         before = snapshot(out)
-        status, _, err = run_cli(capsys, *command, "--out", out)
+        status, _, err = run_cli(*command, "--out", out)
         assert status == 2 and "not a" in err, err
         assert snapshot(out) == before
 
 
-def test_explore_refuses_zero_epochs_like_train(tmp_path, capsys):
-    status, _, err = run_cli(capsys, "explore", "--data", tmp_path, "--sweep", "squeeze_ratio=0.25", "--epochs", "0",
+def test_explore_refuses_zero_epochs_like_train(tmp_path, run_cli):
+    status, _, err = run_cli("explore", "--data", tmp_path, "--sweep", "squeeze_ratio=0.25", "--epochs", "0",
                              "--out", tmp_path / "study")
     assert status == 2 and "--epochs" in err
 

@@ -8,24 +8,17 @@ import sys
 
 import pytest
 
-from squeezekit.cli.main import main
 
 
-def run_cli(capsys, *argv):
-    status = main(list(argv))
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def test_summary_table(capsys):
-    status, out, err = run_cli(capsys, "summary", "squeezenet1_0", "--input-size", "227")
+def test_summary_table(run_cli):
+    status, out, err = run_cli("summary", "squeezenet1_0", "--input-size", "227")
     assert status == 0, err
     assert "1,248,424" in out and "fire9" in out and "55x55x96" in out
     assert "48.8x" in out  # AlexNet's 60,965,224 parameters / 1,248,424
 
 
-def test_summary_json_with_overrides(capsys):
-    status, out, _ = run_cli(capsys, "summary", "squeezenet1_1", "--squeeze-ratio", "0.25", "--pct-3x3", "0.75",
+def test_summary_json_with_overrides(run_cli):
+    status, out, _ = run_cli("summary", "squeezenet1_1", "--squeeze-ratio", "0.25", "--pct-3x3", "0.75",
                              "--classes", "10", "--input-size", "32", "--json")
     assert status == 0
     report = json.loads(out)
@@ -46,8 +39,8 @@ def test_summary_json_with_overrides(capsys):
         (["summary", "squeezenet1_1", "--bypass", "dense"], "bypass"),
     ],
 )
-def test_bad_input_is_one_line_and_status_2(capsys, argv, fragment):
-    status, out, err = run_cli(capsys, *argv)
+def test_bad_input_is_one_line_and_status_2(run_cli, argv, fragment):
+    status, out, err = run_cli(*argv)
     assert status == 2
     assert fragment in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -73,14 +66,14 @@ def test_summary_does_not_import_keras():
 
 @pytest.mark.parametrize("argv", [["predict", "--samples", "--threads", "100000"], ["predict", "--samples", "--threads", "0"],
                                   ["bench", "--threads", "5000"]])
-def test_thread_counts_are_bounded(capsys, argv):
-    status, _, err = run_cli(capsys, *argv)
+def test_thread_counts_are_bounded(run_cli, argv):
+    status, _, err = run_cli(*argv)
     assert status == 2 and "--threads in 1..256" in err
 
 
 @pytest.mark.parametrize("command", ["bench", "compress", "export"])
 @pytest.mark.parametrize("case", ["existing file", "a folder", "under a file"])
-def test_output_paths_are_checked_before_any_work(command, case, tmp_path, capsys, monkeypatch):
+def test_output_paths_are_checked_before_any_work(command, case, tmp_path, run_cli, monkeypatch):
     """A bad output path is refused at once: the model is never opened, the existing file is unchanged."""
     import squeezekit.opener
 
@@ -102,7 +95,7 @@ def test_output_paths_are_checked_before_any_work(command, case, tmp_path, capsy
     argv = {"bench": ["bench", "--model", "squeezenet1_1", "--json", str(target)],
             "compress": ["compress", "squeezenet1_1", "-o", str(target)],
             "export": ["export", "squeezenet1_1", "--format", "onnx", "-o", str(target)]}[command]
-    status, out, err = run_cli(capsys, *argv, *(["--overwrite"] if case == "a folder" else []))
+    status, out, err = run_cli(*argv, *(["--overwrite"] if case == "a folder" else []))
     assert status == 2, err
     assert len(err.strip().splitlines()) == 1 and str(target.parent if case == "under a file" else target) in err
     if case == "existing file":

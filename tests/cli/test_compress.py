@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from compression_helpers import SMALL
-from squeezekit.cli.main import main
 
 pytest.importorskip("keras")
 
@@ -31,16 +30,10 @@ def small_model(tmp_path_factory):
     return path, root / "images"
 
 
-def _run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def test_compress_predict_evaluate(small_model, tmp_path, capsys):
+def test_compress_predict_evaluate(small_model, tmp_path, run_cli):
     model, images = small_model
     out = tmp_path / "small.sqz"
-    status, stdout, err = _run(capsys, "compress", model, "--prune", "conv1=1,*=0.4", "--bits", "4", "-o", out,
+    status, stdout, err = run_cli("compress", model, "--prune", "conv1=1,*=0.4", "--bits", "4", "-o", out,
                                "--eval", images, "--json")
     assert status == 0, err
     report = json.loads(stdout)
@@ -56,20 +49,20 @@ def test_compress_predict_evaluate(small_model, tmp_path, capsys):
     assert {row["layer"] for row in report["layers"]} == set(decoded)
     assert [stage["stage"] for stage in report["stages"]][0] == "source (float32)"
 
-    status, stdout, err = _run(capsys, "compress", model, "--bits", "6", "-o", tmp_path / "t.sqz")
+    status, stdout, err = run_cli("compress", model, "--bits", "6", "-o", tmp_path / "t.sqz")
     assert status == 0 and "indices (fixed → Huffman)" in stdout and "wrote" in stdout, err
 
-    status, stdout, err = _run(capsys, "predict", "--model", out, "--json", images / "pear" / "0.png")
+    status, stdout, err = run_cli("predict", "--model", out, "--json", images / "pear" / "0.png")
     assert status == 0, err
     assert json.loads(stdout)["predictions"][0]["label"] in CLASSES
-    status, stdout, err = _run(capsys, "evaluate", out, images, "--json")
+    status, stdout, err = run_cli("evaluate", out, images, "--json")
     assert status == 0, err
     assert json.loads(stdout)["n"] == 12
 
 
-def test_compress_with_fine_tuning(small_model, tmp_path, capsys):
+def test_compress_with_fine_tuning(small_model, tmp_path, run_cli):
     model, images = small_model
-    status, stdout, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--prune-steps", "2", "--bits", "3",
+    status, stdout, err = run_cli("compress", model, "--prune", "*=0.5", "--prune-steps", "2", "--bits", "3",
                                "--data", images, "--finetune-epochs", "1", "--finetune-images", "12",
                                "-o", tmp_path / "ft.sqz", "--json")
     assert status == 0, err
@@ -77,19 +70,19 @@ def test_compress_with_fine_tuning(small_model, tmp_path, capsys):
     assert stages[-1] == "compressed (.sqz)" and any("before centroid fine-tuning" in s for s in stages)
 
 
-def test_compress_to_a_byte_budget(small_model, tmp_path, capsys):
+def test_compress_to_a_byte_budget(small_model, tmp_path, run_cli):
     model, _ = small_model
-    status, stdout, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--bits", "4", "-o", tmp_path / "a.sqz",
+    status, stdout, err = run_cli("compress", model, "--prune", "*=0.5", "--bits", "4", "-o", tmp_path / "a.sqz",
                                "--json")
     assert status == 0, err
     plain = json.loads(stdout)["bytes"]
     budget = int(0.85 * plain)
-    status, stdout, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--bits", "4", "--max-bytes", budget,
+    status, stdout, err = run_cli("compress", model, "--prune", "*=0.5", "--bits", "4", "--max-bytes", budget,
                                "-o", tmp_path / "b.sqz", "--json")
     assert status == 0, err
     assert (tmp_path / "b.sqz").stat().st_size == json.loads(stdout)["bytes"] <= budget
     assert "entropy-constrained sharing: rate" in err
-    status, _, err = _run(capsys, "compress", model, "--prune", "*=0.5", "--max-bytes", "1k", "-o", tmp_path / "c.sqz")
+    status, _, err = run_cli("compress", model, "--prune", "*=0.5", "--max-bytes", "1k", "-o", tmp_path / "c.sqz")
     assert status == 2 and "--max-bytes >= " in err and "positions, codebooks and biases alone" in err
     assert not (tmp_path / "c.sqz").exists()
 
@@ -108,18 +101,18 @@ def test_compress_to_a_byte_budget(small_model, tmp_path, capsys):
         (["--data", "/no/such/folder", "--finetune-epochs", "1"], "no such file"),
     ],
 )
-def test_bad_input(small_model, tmp_path, capsys, extra, fragment):
+def test_bad_input(small_model, tmp_path, run_cli, extra, fragment):
     model, _ = small_model
-    status, _, err = _run(capsys, "compress", model, "-o", tmp_path / "x.sqz", *extra)
+    status, _, err = run_cli("compress", model, "-o", tmp_path / "x.sqz", *extra)
     assert status == 2
     assert fragment in err.strip().splitlines()[-1]
     assert not (tmp_path / "x.sqz").exists()
 
 
-def test_unknown_model_and_damaged_sqz(tmp_path, capsys):
-    status, _, err = _run(capsys, "compress", "resnet50")
+def test_unknown_model_and_damaged_sqz(tmp_path, run_cli):
+    status, _, err = run_cli("compress", "resnet50")
     assert status == 2 and "resnet50: no such model file or folder, and not a pretrained name" in err
     bad = tmp_path / "bad.sqz"
     bad.write_bytes(b"\x89SQZ\r\n\x1a\n\x01\x00" + bytes(62))  # version 1, checksum wrong
-    status, _, err = _run(capsys, "compress", bad, "-o", tmp_path / "y.sqz")
+    status, _, err = run_cli("compress", bad, "-o", tmp_path / "y.sqz")
     assert status == 2 and "checksum" in err

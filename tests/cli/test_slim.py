@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from compression_helpers import SMALL
-from squeezekit.cli.main import main
 
 pytest.importorskip("keras")
 
@@ -21,19 +20,13 @@ def small_model(tmp_path_factory):
     return write_batch_norm_keras(root / "small.keras", SMALL.replace(bypass="none"), labels), write_images(root / "images")
 
 
-def _run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, capsys):
+def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, run_cli):
     from squeezekit.compression.pipeline import arrays_engine, load_source
     from squeezekit.opener import open_model
 
     model, images = small_model
     out = tmp_path / "slim.keras"
-    status, stdout, err = _run(capsys, "slim", model, "--macs", "0.5", "--steps", "2", "--data", images,
+    status, stdout, err = run_cli("slim", model, "--macs", "0.5", "--steps", "2", "--data", images,
                                "--finetune-epochs", "1", "--eval", images, "-o", out, "--json")
     assert status == 0, err
     report = json.loads(stdout)
@@ -59,10 +52,10 @@ def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, capsys):
     keras_model = open_model(out, "keras").model
     np.testing.assert_allclose(np.asarray(keras_model.predict_on_batch(batch)),
                                arrays_engine(source.config, source.arrays)(batch), rtol=1e-4, atol=1e-6)
-    status, _, err = _run(capsys, "export", out, "--format", "onnx", "--check", images, "--calibration", images,
+    status, _, err = run_cli("export", out, "--format", "onnx", "--check", images, "--calibration", images,
                           "-o", tmp_path / "slim.onnx")
     assert status == 0, err
-    status, stdout, err = _run(capsys, "predict", images / "c0" / "0.png", "--model", tmp_path / "slim.onnx", "--json")
+    status, stdout, err = run_cli("predict", images / "c0" / "0.png", "--model", tmp_path / "slim.onnx", "--json")
     assert status == 0, err
 
 
@@ -72,25 +65,25 @@ def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, capsys):
     (["--steps", "0"], "--steps"),
     (["-o", "slim.onnx"], "must end in .keras"),
 ])
-def test_bad_options(small_model, tmp_path, capsys, extra, fragment):
+def test_bad_options(small_model, tmp_path, run_cli, extra, fragment):
     model, images = small_model
-    status, _, err = _run(capsys, "slim", model, "--data", images, *extra)
+    status, _, err = run_cli("slim", model, "--data", images, *extra)
     assert status == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_existing_outputs_are_kept(small_model, tmp_path, capsys):
+def test_existing_outputs_are_kept(small_model, tmp_path, run_cli):
     model, images = small_model
     (tmp_path / "mine.keras").write_text("not yours")
-    status, _, err = _run(capsys, "slim", model, "--data", images, "-o", tmp_path / "mine.keras")
+    status, _, err = run_cli("slim", model, "--data", images, "-o", tmp_path / "mine.keras")
     assert status == 2 and "already exists" in err
     assert (tmp_path / "mine.keras").read_text() == "not yours"
 
 
-def test_bypass_models_are_refused(tmp_path, capsys):
+def test_bypass_models_are_refused(tmp_path, run_cli):
     from small_model import write_batch_norm_keras, write_images
 
     model = write_batch_norm_keras(tmp_path / "bypass.keras", SMALL, ("c0", "c1", "c2"))
-    status, _, err = _run(capsys, "slim", model, "--data", write_images(tmp_path / "images", per_class=1),
+    status, _, err = run_cli("slim", model, "--data", write_images(tmp_path / "images", per_class=1),
                           "-o", tmp_path / "out.keras")
     assert status == 2 and "bypass" in err, err
     assert not (tmp_path / "out.keras").exists()

@@ -7,12 +7,6 @@ import pytest
 from squeezekit.cli.main import main
 
 
-def _run(capsys, *argv):
-    status = main(["export", *argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 @pytest.mark.parametrize(
     "argv, fragment",
     [
@@ -24,10 +18,10 @@ def _run(capsys, *argv):
         (["squeezenet1_1", "--format", "onnx", "--min-agreement", "-0.1"], "--min-agreement in [0, 1]"),
     ],
 )
-def test_rejected_before_any_work(capsys, tmp_path, monkeypatch, argv, fragment):
+def test_rejected_before_any_work(run_cli, tmp_path, monkeypatch, argv, fragment):
     """Impossible option combinations and unknown models: status 2, one line naming the problem."""
     monkeypatch.chdir(tmp_path)
-    status, out, err = _run(capsys, *argv)
+    status, out, err = run_cli("export", *argv)
     assert status == 2
     assert fragment in err and err.startswith("squeezekit export: error:")
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and out == ""
@@ -53,10 +47,10 @@ def test_argparse_rejects_unknown_choices(capsys, argv):
         (["squeezenet1_1", "--format", "onnx", "--calibration", "no-such-folder"], "no-such-folder"),
     ],
 )
-def test_rejected_after_loading_the_model(data_dir, capsys, tmp_path, monkeypatch, argv, fragment):
+def test_rejected_after_loading_the_model(data_dir, run_cli, tmp_path, monkeypatch, argv, fragment):
     """A wrong output suffix or a missing calibration folder: status 2, one line, nothing written."""
     monkeypatch.chdir(tmp_path)
-    status, out, err = _run(capsys, *argv)
+    status, out, err = run_cli("export", *argv)
     assert status == 2
     assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
