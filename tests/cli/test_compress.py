@@ -34,7 +34,7 @@ def test_compress_predict_evaluate(small_model, tmp_path, run_cli):
     model, images = small_model
     out = tmp_path / "small.sqz"
     status, stdout, err = run_cli("compress", model, "--prune", "conv1=1,*=0.4", "--bits", "4", "-o", out,
-                               "--eval", images, "--json")
+                                  "--eval", images, "--json")
     assert status == 0, err
     report = json.loads(stdout)
     assert report["bytes"] == out.stat().st_size
@@ -63,8 +63,8 @@ def test_compress_predict_evaluate(small_model, tmp_path, run_cli):
 def test_compress_with_fine_tuning(small_model, tmp_path, run_cli):
     model, images = small_model
     status, stdout, err = run_cli("compress", model, "--prune", "*=0.5", "--prune-steps", "2", "--bits", "3",
-                               "--data", images, "--finetune-epochs", "1", "--finetune-images", "12",
-                               "-o", tmp_path / "ft.sqz", "--json")
+                                  "--data", images, "--finetune-epochs", "1", "--finetune-images", "12",
+                                  "-o", tmp_path / "ft.sqz", "--json")
     assert status == 0, err
     stages = [stage["stage"] for stage in json.loads(stdout)["stages"]]
     assert stages[-1] == "compressed (.sqz)" and any("before centroid fine-tuning" in s for s in stages)
@@ -73,12 +73,12 @@ def test_compress_with_fine_tuning(small_model, tmp_path, run_cli):
 def test_compress_to_a_byte_budget(small_model, tmp_path, run_cli):
     model, _ = small_model
     status, stdout, err = run_cli("compress", model, "--prune", "*=0.5", "--bits", "4", "-o", tmp_path / "a.sqz",
-                               "--json")
+                                  "--json")
     assert status == 0, err
     plain = json.loads(stdout)["bytes"]
     budget = int(0.85 * plain)
     status, stdout, err = run_cli("compress", model, "--prune", "*=0.5", "--bits", "4", "--max-bytes", budget,
-                               "-o", tmp_path / "b.sqz", "--json")
+                                  "-o", tmp_path / "b.sqz", "--json")
     assert status == 0, err
     assert (tmp_path / "b.sqz").stat().st_size == json.loads(stdout)["bytes"] <= budget
     assert "entropy-constrained sharing: rate" in err

@@ -27,7 +27,7 @@ def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, run_cli):
     model, images = small_model
     out = tmp_path / "slim.keras"
     status, stdout, err = run_cli("slim", model, "--macs", "0.5", "--steps", "2", "--data", images,
-                               "--finetune-epochs", "1", "--eval", images, "-o", out, "--json")
+                                  "--finetune-epochs", "1", "--eval", images, "-o", out, "--json")
     assert status == 0, err
     report = json.loads(stdout)
     stages = report["stages"]
@@ -53,7 +53,7 @@ def test_slim_fine_tune_and_use_the_result(small_model, tmp_path, run_cli):
     np.testing.assert_allclose(np.asarray(keras_model.predict_on_batch(batch)),
                                arrays_engine(source.config, source.arrays)(batch), rtol=1e-4, atol=1e-6)
     status, _, err = run_cli("export", out, "--format", "onnx", "--check", images, "--calibration", images,
-                          "-o", tmp_path / "slim.onnx")
+                             "-o", tmp_path / "slim.onnx")
     assert status == 0, err
     status, stdout, err = run_cli("predict", images / "c0" / "0.png", "--model", tmp_path / "slim.onnx", "--json")
     assert status == 0, err
@@ -84,6 +84,6 @@ def test_bypass_models_are_refused(tmp_path, run_cli):
 
     model = write_batch_norm_keras(tmp_path / "bypass.keras", SMALL, ("c0", "c1", "c2"))
     status, _, err = run_cli("slim", model, "--data", write_images(tmp_path / "images", per_class=1),
-                          "-o", tmp_path / "out.keras")
+                             "-o", tmp_path / "out.keras")
     assert status == 2 and "bypass" in err, err
     assert not (tmp_path / "out.keras").exists()
