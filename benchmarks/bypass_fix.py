@@ -4,7 +4,7 @@ conv10's ReLU, simple bypass against none, two seeds.
     SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/bypass_fix.py [--epochs 6] [--only NAME ...]
 
 Each trial is `squeezekit train --recipe cifar --epochs E --seed S --bypass B [--linear-classifier]`
-into runs/bypass-fix/NAME (a finished trial is not run again, so the study can be resumed). After
+into runs/bypass-fix-Eep/NAME (a finished trial is not run again, so the study can be resumed). After
 each: CIFAR-10 test top-1 (from the run's metrics.json), the per-epoch validation accuracy, the epochs
 at which `squeezekit train` warned of dead conv10 units, and on 2,000 test photos the dead conv10 units
 (a unit that is at most 0 at every position of every photo: after a ReLU its class's logit is 0) and
@@ -14,7 +14,8 @@ The full recipe is 28 epochs (about an hour a run on the 2-core machine); the sh
 cosine decay over E epochs) is what fits one sitting, and the collapse shows in it: with the ReLU,
 simple bypass lost whole classes within 4 epochs of a 6-epoch schedule (docs/reproduction.md).
 
-Writes benchmarks/results/bypass_fix.{json,md}.
+Writes benchmarks/results/bypass_fix_Eep.{json,md}: one pair per schedule, so that the 6-epoch and the
+full-length trials are tabulated apart.
 """
 
 import argparse
@@ -35,7 +36,6 @@ from _results import RESULTS, write_results
 from bypass_diagnosis import PHOTOS, diagnose
 
 DATA = Path(os.environ["SQUEEZEKIT_DATA_DIR"]) / "cifar10" / "cifar10-jpeg.zip"
-RUNS = Path("runs/bypass-fix")
 TRIALS = {  # name: (bypass, linear classifier, seed), in the order they run
     "simple-relu-s0": ("simple", False, 0),
     "simple-linear-s0": ("simple", True, 0),
@@ -103,9 +103,13 @@ def epoch_statistics(out: Path, x: np.ndarray, labels: np.ndarray) -> list[dict]
     return rows
 
 
+def runs(epochs: int) -> Path:
+    return Path(f"runs/bypass-fix-{epochs}ep")
+
+
 def train(name: str, epochs: int) -> dict:
     bypass, linear, seed = TRIALS[name]
-    out = RUNS / name
+    out = runs(epochs) / name
     if (out / "metrics.json").exists() and (out / "trial.json").exists():
         return json.loads((out / "trial.json").read_text())
     command = [sys.executable, "-m", "squeezekit", "train", "--data", str(DATA), "--recipe", "cifar",
@@ -142,7 +146,11 @@ def train(name: str, epochs: int) -> dict:
 
 
 def markdown(trials: dict, epochs: int) -> str:
-    lines = [f"`cifar` recipe shortened to {epochs} epochs (the same warm-up and cosine decay over {epochs} epochs), "
+    from squeezekit.training.recipes import RECIPES
+
+    schedule = (f"`cifar` recipe, {epochs} epochs (its full length)" if epochs == RECIPES["cifar"].epochs else
+                f"`cifar` recipe shortened to {epochs} epochs (the same warm-up and cosine decay over {epochs} epochs)")
+    lines = [f"{schedule}, "
              f"CIFAR-10. Dead units: conv10 outputs that are at most 0 at every position of {PHOTOS:,} test photos "
              "(last epoch's model). Standard deviation over seeds: sample (n - 1).", "",
              "| bypass | conv10 | seeds | test top-1, mean ± std | each seed |", "|---|---|---:|---:|---|"]
@@ -210,22 +218,24 @@ def main() -> None:
     chosen = np.random.default_rng(0).permutation(len(files))[:PHOTOS]
     decoded = decode_all(files.subset(chosen), 32)
     trials = {}
+    folder = runs(args.epochs)
     for name in args.only or TRIALS:
         trial = train(name, args.epochs)
         if "diagnosis" not in trial or "by_epoch" not in trial:
-            trial["diagnosis"] = diagnose(str(RUNS / name / "last.keras"), decoded.images, decoded.labels)
+            trial["diagnosis"] = diagnose(str(folder / name / "last.keras"), decoded.images, decoded.labels)
             x = preprocess_input(decoded.images.astype(np.float32), preprocessing=preprocessing)
-            trial["by_epoch"] = epoch_statistics(RUNS / name, x, decoded.labels)
-            (RUNS / name / "trial.json").write_text(json.dumps(trial, indent=1))
+            trial["by_epoch"] = epoch_statistics(folder / name, x, decoded.labels)
+            (folder / name / "trial.json").write_text(json.dumps(trial, indent=1))
         trials[name] = trial
     # Trials measured in an earlier sitting whose runs/ folder is gone stay in the results.
-    saved = RESULTS / "bypass_fix.json"
+    results = f"bypass_fix_{args.epochs}ep"
+    saved = RESULTS / f"{results}.json"
     done = json.loads(saved.read_text())["trials"] if saved.exists() else {}
-    done.update({name: json.loads((RUNS / name / "trial.json").read_text()) for name in TRIALS
-                 if (RUNS / name / "trial.json").exists()})
+    done.update({name: json.loads((folder / name / "trial.json").read_text()) for name in TRIALS
+                 if (folder / name / "trial.json").exists()})
     done = {name: done[name] for name in TRIALS
             if name in done and "diagnosis" in done[name] and done[name]["epochs"] == args.epochs}
-    write_results("bypass_fix", {"epochs": args.epochs, "test_photos_for_dead_units": PHOTOS, "trials": done},
+    write_results(results, {"epochs": args.epochs, "test_photos_for_dead_units": PHOTOS, "trials": done},
                   markdown(done, args.epochs))
 
 

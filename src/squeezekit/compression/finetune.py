@@ -218,11 +218,14 @@ def finetune_centroids(config, layers: list[CompressedLayer], data, *, input_siz
     return callback.result()
 
 
-def finetune_pruned(config, arrays: dict[str, np.ndarray], masks: dict[str, np.ndarray], data, *, input_size: int,
-                    epochs: int, learning_rate: float = 1e-4, verbose="auto") -> dict[str, np.ndarray]:
-    """Fine-tune the weights kept by ``masks`` (Adam, cosine decay) against the teacher targets."""
+def finetune_pruned(config, arrays: dict[str, np.ndarray], data, *, input_size: int, epochs: int,
+                    masks: dict[str, np.ndarray] | None = None, learning_rate: float = 1e-4,
+                    verbose="auto") -> dict[str, np.ndarray]:
+    """Fine-tune (Adam, cosine decay) against the teacher targets; with ``masks``, only the weights they
+    keep: the pruned ones stay zero. Without, every weight trains (a slimmed model is dense)."""
     model = keras_model(config, arrays, input_size)
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(1, epochs * len(data)))
-    distill(model, data, epochs=epochs, optimizer=keras.optimizers.Adam(schedule), callbacks=[KeepPruned(masks)],
+    callbacks = [KeepPruned(masks)] if masks else []
+    distill(model, data, epochs=epochs, optimizer=keras.optimizers.Adam(schedule), callbacks=callbacks,
             verbose=verbose)
     return model_arrays(model)

@@ -254,8 +254,8 @@ def _prune(source: Source, prune: str, steps: int, batches, finetune_epochs: int
         if finetune_epochs:
             stages.measure(f"pruned to {100 * kept:.1f} % (step {step}/{steps}), before fine-tuning",
                            lambda: arrays_engine(config, arrays))
-            arrays = finetune_pruned(config, arrays, masks, batches(step), input_size=source.input_size,
-                                     epochs=finetune_epochs, learning_rate=learning_rate)
+            arrays = finetune_pruned(config, arrays, batches(step), input_size=source.input_size,
+                                     epochs=finetune_epochs, masks=masks, learning_rate=learning_rate)
             arrays = {k: (v * masks[k] if k in masks else v) for k, v in arrays.items()}
     stages.measure(f"pruned to {100 * kept:.1f} %" + (", fine-tuned" if finetune_epochs else "") + " (float32)",
                    lambda: arrays_engine(config, arrays))

@@ -369,7 +369,7 @@ def slim(source, *, macs: float, data, steps: int = 2, finetune_epochs: int = 0,
             from squeezekit.compression.finetune import finetune_pruned
 
             measure(f"{label}, before fine-tuning", config, arrays)
-            arrays = finetune_pruned(config, arrays, {}, batches(step), input_size=source.input_size,
+            arrays = finetune_pruned(config, arrays, batches(step), input_size=source.input_size,
                                      epochs=finetune_epochs, learning_rate=learning_rate)
             label += ", fine-tuned"
         measure(label, config, arrays)
