@@ -44,6 +44,7 @@ TRIALS = {  # name: (bypass, linear classifier, seed), in the order they run
     "none-relu-s1": ("none", False, 1),
     "none-linear-s0": ("none", True, 0),
     "simple-relu-s1": ("simple", False, 1),
+    "none-linear-s1": ("none", True, 1),
 }
 WARNING = re.compile(r"warning: epoch (\d+): the classifier \(conv10\) units of (.+?) output 0")
 
