@@ -104,13 +104,13 @@ def epoch_statistics(out: Path, x: np.ndarray, labels: np.ndarray) -> list[dict]
     return rows
 
 
-def runs(epochs: int) -> Path:
+def runs_folder(epochs: int) -> Path:
     return Path(f"runs/bypass-fix-{epochs}ep")
 
 
 def train(name: str, epochs: int) -> dict:
     bypass, linear, seed = TRIALS[name]
-    out = runs(epochs) / name
+    out = runs_folder(epochs) / name
     if (out / "metrics.json").exists() and (out / "trial.json").exists():
         return json.loads((out / "trial.json").read_text())
     command = [sys.executable, "-m", "squeezekit", "train", "--data", str(DATA), "--recipe", "cifar",
@@ -219,7 +219,7 @@ def main() -> None:
     chosen = np.random.default_rng(0).permutation(len(files))[:PHOTOS]
     decoded = decode_all(files.subset(chosen), 32)
     trials = {}
-    folder = runs(args.epochs)
+    folder = runs_folder(args.epochs)
     for name in args.only or TRIALS:
         trial = train(name, args.epochs)
         if "diagnosis" not in trial or "by_epoch" not in trial:
