@@ -4,7 +4,8 @@ conv10's ReLU, simple bypass against none, two seeds.
     SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/bypass_fix.py [--epochs 6] [--only NAME ...]
 
 Each trial is `squeezekit train --recipe cifar --epochs E --seed S --bypass B [--linear-classifier]`
-into runs/bypass-fix-Eep/NAME (a finished trial is not run again, so the study can be resumed). After
+into runs/bypass-fix-Eep/NAME (a finished trial is not run again, and one stopped part way continues
+from its last checkpoint with --resume, so the study can be spread over sittings). After
 each: CIFAR-10 test top-1 (from the run's metrics.json), the per-epoch validation accuracy, the epochs
 at which `squeezekit train` warned of dead conv10 units, and on 2,000 test photos the dead conv10 units
 (a unit that is at most 0 at every position of every photo: after a ReLU its class's logit is 0) and
@@ -117,6 +118,9 @@ def train(name: str, epochs: int) -> dict:
                "--epochs", str(epochs), "--seed", str(seed), "--bypass", bypass, "--out", str(out), "--json"]
     if linear:
         command.append("--linear-classifier")
+    resumed = (out / "checkpoints" / "state.json").exists()
+    if resumed:  # a trial stopped part way (a sitting's end) continues from its last epoch's checkpoint
+        command.append("--resume")
     print("$", " ".join(command[2:]), flush=True)
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
@@ -137,6 +141,7 @@ def train(name: str, epochs: int) -> dict:
     trial = {
         "bypass": bypass, "linear_classifier": linear, "seed": seed, "epochs": epochs,
         "command": " ".join(command[2:]), "wall_seconds": round(wall, 1),
+        "resumed": resumed, "epoch_seconds": round(sum(float(row["epoch_seconds"]) for row in history), 1),
         "test_top1": metrics["top1"], "parameters": metrics["parameters"],
         "val_accuracy_by_epoch": [round(float(row["val_accuracy"]), 4) for row in history],
         "dead_unit_warnings": [{"epoch": int(m[1]), "classes": m[2].split(", ")}
@@ -170,9 +175,12 @@ def markdown(trials: dict, epochs: int) -> str:
         warned = "; ".join(f"{w['epoch']}: {', '.join(w['classes'])}" for w in t["dead_unit_warnings"]) or "-"
         curve = ", ".join(f"{100 * a:.1f}" for a in t["val_accuracy_by_epoch"])
         worst = min(t["diagnosis"]["recall"], key=t["diagnosis"]["recall"].get)
+        wall = f"{t['wall_seconds'] / 60:.1f} min"
+        if t.get("resumed"):  # the wall clock covers only the last sitting's part; the epochs' own times add up
+            wall += f" (resumed; its {len(t['val_accuracy_by_epoch'])} epochs took {t['epoch_seconds'] / 60:.1f} min)"
         lines.append(f"| {name} | {t['bypass']} | {'linear' if t['linear_classifier'] else 'ReLU'} | {t['seed']} | "
                      f"{100 * t['test_top1']:.2f} % | {', '.join(t['diagnosis']['dead_conv10_units']) or 'none'} | "
-                     f"{worst} {100 * t['diagnosis']['recall'][worst]:.1f} % | {warned} | {curve} | {t['wall_seconds'] / 60:.1f} min |")
+                     f"{worst} {100 * t['diagnosis']['recall'][worst]:.1f} % | {warned} | {curve} | {wall} |")
     lines += ["", "Activations on the test photos (last epoch's model): mean and fraction <= 0.", "",
               "| trial | " + " | ".join(("fire8", "fire9", "fire9_add", "conv10")) + " |", "|---|---|---|---|---|"]
     for name, t in trials.items():
