@@ -56,7 +56,13 @@ def _keras_parameters(model, op) -> int:
     return sum(model.get_layer(n).count_params() for n in names if n in {layer.name for layer in model.layers})
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+# 20 random architectures on TensorFlow, which runs the whole suite; 8 on JAX and PyTorch, which run
+# this file again for their own layers (tests/models/test_squeezenet.py covers the presets there too).
+# JAX compiles each new architecture: about 6.7 s each on CI's slower hosts, 133 s of its 4.5 minutes.
+EXAMPLES = 20 if keras.backend.backend() == "tensorflow" else 8
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=architectures())
 def test_keras_onnx_and_plan_agree(case):
     from squeezekit.formats.onnx import build_onnx_model
