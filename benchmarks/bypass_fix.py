@@ -11,7 +11,7 @@ at which `squeezekit train` warned of dead conv10 units, and on 2,000 test photo
 (a unit that is at most 0 at every position of every photo: after a ReLU its class's logit is 0) and
 the per-layer activation statistics of benchmarks/bypass_diagnosis.py, for the last epoch's model.
 
-The full recipe is 28 epochs (about an hour a run on the 2-core machine); the short schedule (the same
+The full recipe is 28 epochs (about an hour a run on a 2-core AVX-512 host, 2-2.5 hours on an AVX2 one); the short schedule (the same
 cosine decay over E epochs) is what fits one sitting, and the collapse shows in it: with the ReLU,
 simple bypass lost whole classes within 4 epochs of a 6-epoch schedule (docs/reproduction.md).
 
