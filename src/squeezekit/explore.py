@@ -9,7 +9,7 @@ sweep at SR 0.5). Several sweeps run together; a configuration that two sweeps s
 Every trial is an ordinary ``squeezekit train`` run in ``OUT/trials/<key>/``; a trial with a
 ``trial.json`` is finished and skipped, an interrupted one resumes from its last checkpoint.
 
-Trials are handed out by KerasTuner (a grid-search oracle over the trial keys) rather than by a
+Trials are handed out by KerasTuner (an oracle that queues the trial keys) rather than by a
 scheduler of our own. Why KerasTuner: it is Keras' own tuner, a pure-Python install beside Keras, and
 its distributed mode needs no cluster software: one *chief* process holds the oracle and serves trials
 over gRPC, any number of *worker* processes (on this host or others, one per device) ask it for the
@@ -216,9 +216,13 @@ def run_exploration(
     epochs: int | None = None,
     seeds: int = 1,
     budget_minutes: float | None = None,
+    report_only: bool = False,
     log=None,
 ) -> dict:
     """Train (or skip, or resume) every trial, then write results.json, results.md and the plots.
+
+    With ``report_only`` nothing is trained: the report covers the trials finished so far (a study
+    spread over sittings or machines can be read part way).
 
     In a distributed search (see :func:`scheduler_role`) a worker only runs the trials the chief
     hands it and returns the report of what is finished so far; the chief writes the report.
@@ -226,7 +230,7 @@ def run_exploration(
     log = log or logger.info
     import importlib.util
 
-    if importlib.util.find_spec("keras") is None:
+    if importlib.util.find_spec("keras") is None and not report_only:
         raise ValueError("exploration trains with Keras, which is not installed: pip install 'squeezekit[train]'")
     from squeezekit._resources import atomic_write_bytes
     from squeezekit.training.recipes import get_recipe
@@ -244,7 +248,12 @@ def run_exploration(
     claim_folder(out, marker=".squeezekit-study", kind="design-space study",
                  recognise=lambda folder: (folder / "trials").is_dir() or (folder / RESULTS_FILE).is_file())
     pending = [t for t in trials if _finished_summary(out, t) is None]
-    if budget_minutes is not None and pending and role != "worker":
+    if report_only:
+        if role != "local":
+            raise ValueError("--report-only reads the trial folders; run it without the KERASTUNER_* variables")
+        log(f"{len(trials) - len(pending)} of {len(trials)} trials finished; reporting those, training none")
+        pending = []
+    elif budget_minutes is not None and pending and role != "worker":
         seconds_per_epoch = _estimate_epoch_seconds(data, base, recipe, val, pending[0], out)
         if budget_minutes * 60 < seconds_per_epoch:
             raise ValueError(f"--budget-minutes {budget_minutes}: one epoch takes about {seconds_per_epoch / 60:.1f} "
@@ -296,7 +305,7 @@ def run_exploration(
     atomic_write_bytes(out / RESULTS_FILE, json.dumps(finished, indent=1).encode())
     write_report(out, report)
     failed = [t.key for t in trials if t.key not in finished]
-    if failed:
+    if failed and not report_only:
         from squeezekit.errors import TrialsFailedError
 
         raise TrialsFailedError(f"{len(failed)} trial(s) did not finish: {', '.join(failed)}; their logs are in "
@@ -305,9 +314,9 @@ def run_exploration(
 
 
 def _search_with_kerastuner(out: Path, keys: list[str], epochs: int, run_trial, role: str, log) -> None:
-    """Hand the trials out with KerasTuner's grid-search oracle: in this process (``local``), or over
-    gRPC from the ``chief`` to the ``worker`` processes. The trial key and the epochs are the two
-    "hyperparameters", so every worker trains what the chief decided (budgeted epochs included)."""
+    """Hand the trials out with KerasTuner: in this process (``local``), or over gRPC from the ``chief`` to
+    the ``worker`` processes. The trial key and the epochs are the two "hyperparameters", so every worker
+    trains what the chief decided (budgeted epochs included)."""
     import traceback
 
     try:
@@ -332,14 +341,35 @@ def _search_with_kerastuner(out: Path, keys: list[str], epochs: int, run_trial, 
     # a worker with nothing pending locally still gets a valid, unused placeholder.
     space.Choice("trial", keys or ["none"], ordered=False)
     space.Fixed("epochs", epochs)
-    oracle = keras_tuner.oracles.GridSearchOracle(
-        objective=keras_tuner.Objective("top1", "max"), max_trials=max(len(keys), 1), hyperparameters=space,
-        max_consecutive_failed_trials=len(keys) + 1)  # try every trial; we report the failures
+    oracle = _trial_queue_oracle(keras_tuner, keys, epochs, objective=keras_tuner.Objective("top1", "max"),
+                                 max_trials=max(len(keys), 1), hyperparameters=space,
+                                 max_consecutive_failed_trials=len(keys) + 1)  # try every trial; we report the failures
     # A fresh oracle per invocation: what is finished is known from the trial folders, and an
     # interrupted trial resumes from its own checkpoints. Workers keep their state apart from the chief's.
     project = "oracle" if role != "worker" else f"worker-{os.environ.get('KERASTUNER_TUNER_ID')}"
     tuner = SweepTuner(oracle, directory=str(out / "kerastuner"), project_name=project, overwrite=True)
     tuner.search(verbose=0)
+
+
+def _trial_queue_oracle(keras_tuner, keys: list[str], epochs: int, **oracle_arguments):
+    """A KerasTuner oracle that gives each worker asking for a trial the next key nobody has been given.
+
+    KerasTuner's own GridSearchOracle derives a new combination only from a trial that has ended (or
+    the first one), so it keeps at most two trials running whatever the number of workers: on one GPU
+    shared by twelve workers, ten sat idle. The trials of a study are independent; a queue is all it needs.
+    """
+
+    class TrialQueueOracle(keras_tuner.Oracle):
+        def populate_space(self, trial_id):
+            given = {trial.hyperparameters.values.get("trial") for trial in self.trials.values()}
+            waiting = [key for key in keys if key not in given]
+            if not waiting:
+                # A worker told STOPPED leaves; the chief waits for the ongoing trials before it exits.
+                return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
+            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                    "values": {"trial": waiting[0], "epochs": epochs}}
+
+    return TrialQueueOracle(**oracle_arguments)
 
 
 def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) -> float:

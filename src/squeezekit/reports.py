@@ -94,7 +94,7 @@ def exploration_markdown(report: dict) -> tuple[str, dict]:
     curves = {}
     for label, pairs in report["sweeps"].items():
         lines += [f"## {label}", "", "| value | parameters | MACs | size 32-bit | size 8-bit | size 6-bit | top-1 | top-5 | "
-                  "seeds | train time | images/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "seeds | epochs | train time | images/s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         by_value: dict = {}
         for pair in pairs:
             if pair["trial"] in trials:
@@ -110,11 +110,14 @@ def exploration_markdown(report: dict) -> tuple[str, dict]:
                 f"{first['size_bytes']['32'] / 1e6:.2f} MB | {first['size_bytes']['8'] / 1e6:.2f} MB | "
                 f"{first['size_bytes']['6'] / 1e6:.2f} MB | "
                 f"{100 * top1.mean():.2f}{spread} % | {100 * np.mean(top5):.2f} % | {len(runs)} | "
+                f"{', '.join(str(e) for e in sorted({r['epochs'] for r in runs}))} | "
                 f"{np.mean([r['train_seconds'] for r in runs]) / 60:.1f} min | "
                 f"{np.mean([r['images_per_second'] or 0 for r in runs]):.0f} |")
             curve.append((json.loads(value_text), first["size_bytes"]["32"] / 1e6, 100 * top1.mean(),
                           100 * top1.std(ddof=1) if len(runs) > 1 else 0.0))
         curves[label] = curve
+        if not curve:
+            lines.append("| no trial of this sweep has finished |" + " |" * 11)
         lines.append("")
     return "\n".join(lines), curves
 

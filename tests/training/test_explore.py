@@ -1,6 +1,7 @@
 """`squeezekit explore`: a two-configuration sweep end to end on a tiny real subset (results, table
 and plot written; rerun skips the finished trials), the same sweep spread over a KerasTuner chief and
-two worker processes, a failed trial, and clear errors before any training."""
+two worker processes (each free worker gets a trial at once), a failed trial, a report of a study
+part way, and clear errors before any training."""
 
 import json
 import os
@@ -98,6 +99,16 @@ def test_failed_trial_exits_1_and_the_rerun_retries_only_it(tiny_cifar, tmp_path
     assert [p.parent.name.split("-")[0] for p in out.glob("trials/*/trial.json")] == ["base"]  # SR 0.125 is v1.1's
     assert "| 0.125 |" in (out / "results.md").read_text()  # the report covers what finished
 
+    def train_nothing(settings, **kwargs):
+        raise AssertionError("--report-only trained a trial")
+
+    monkeypatch.setattr(trainer, "train", train_nothing)
+    (out / "results.md").unlink()
+    assert main(args + ["--report-only"]) == 0  # the study part way: no error, no training
+    assert "1 of 2 trials finished; reporting those, training none" in capsys.readouterr().out
+    report = (out / "results.md").read_text()
+    assert "| 0.125 |" in report and "| 0.25 |" not in report
+
     monkeypatch.setattr(trainer, "train", real_train)
     assert main(args) == 0
     assert "2 trials, 1 finished, 1 to run" in capsys.readouterr().out
@@ -108,6 +119,27 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def test_every_free_worker_gets_a_trial_while_others_still_run(tmp_path):
+    """The chief's oracle hands each worker that asks the next trial nobody has, without waiting for
+    running trials to end (KerasTuner's grid oracle kept two of twelve workers busy on one GPU), in the
+    plan's order, then tells the workers that ask after the last one to stop."""
+    keras_tuner = pytest.importorskip("keras_tuner")
+    from squeezekit.explore import _trial_queue_oracle
+
+    keys = ["base-seed0", "base-seed1", "bypass=simple-seed0"]
+    space = keras_tuner.HyperParameters()
+    space.Choice("trial", keys, ordered=False)
+    space.Fixed("epochs", 3)
+    oracle = _trial_queue_oracle(keras_tuner, keys, 3, objective=keras_tuner.Objective("top1", "max"),
+                                 max_trials=len(keys), hyperparameters=space)
+    oracle._set_project_dir(str(tmp_path), "oracle")
+    trials = [oracle.create_trial(f"tuner{i}") for i in range(3)]  # none of them has ended
+    assert [t.status for t in trials] == ["RUNNING"] * 3
+    assert [t.hyperparameters.values for t in trials] == [{"trial": key, "epochs": 3} for key in keys]
+    assert oracle.create_trial("tuner3").status == "STOPPED"
+    assert oracle.create_trial("tuner0").hyperparameters.values["trial"] == keys[0]  # still its own trial
 
 
 def test_distributed_search_chief_and_two_workers(tiny_cifar, tmp_path):

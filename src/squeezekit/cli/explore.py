@@ -4,9 +4,10 @@ against model size, as the paper's section 5 (Figure 3) and section 6 (bypasses)
 Each --sweep varies one SqueezeNetConfig field around the base architecture; fixed values for that
 sweep follow an @. Writes OUT/results.json, OUT/results.md (a table per sweep) and OUT/tradeoff.png
 (accuracy against model size, one line per sweep, error bars with --seeds > 1). Rerunning the same
-command skips finished trials and resumes an interrupted one from its last checkpoint.
+command skips finished trials and resumes an interrupted one from its last checkpoint; with
+--report-only it trains nothing and reports the trials finished so far.
 
-Trials are handed out by KerasTuner's grid-search oracle. On one machine they run in turn. To
+Trials are handed out by a KerasTuner oracle, first come first served. On one machine they run in turn. To
 spread them over processes, devices or hosts, start the same command once as the chief (it serves
 the trials and writes the report) and once per worker (each trains the trials it is given), all
 sharing OUT (a network folder), with KerasTuner's environment variables:
@@ -43,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cap the epochs so that all trials fit this wall time (estimated from a timed step)")
     parser.add_argument("--seeds", type=int, default=1, help="runs per configuration (default: %(default)s)")
     parser.add_argument("--out", required=True, help="folder of the trials and the report")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write the report of the trials finished so far")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
 
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--data {args.data}: no such file or folder")
     report = run_exploration(data=args.data, out=args.out, sweeps=sweeps, base=args.base, recipe=args.recipe,
                              val=args.val, epochs=args.epochs, seeds=args.seeds, budget_minutes=args.budget_minutes,
-                             log=print)
+                             report_only=args.report_only, log=print)
     if args.json:
         print(json.dumps(report))
     elif scheduler_role() == "worker":
