@@ -417,7 +417,7 @@ def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) ->
 
 
 def write_report(out: Path, report: dict) -> None:
-    """``results.md`` (one table per sweep) and ``tradeoff.png`` (accuracy against size, per sweep)."""
+    """``results.md`` (one table per sweep) and ``tradeoff.png`` (top-1 against the swept value, a panel per sweep)."""
     from squeezekit.reports import exploration_markdown, tradeoff_plot
 
     markdown, curves = exploration_markdown(report)

@@ -123,27 +123,29 @@ def exploration_markdown(report: dict) -> tuple[str, dict]:
 
 
 def tradeoff_plot(path: Path, curves: dict, report: dict) -> None:
-    """Accuracy against model size, one line per sweep, error bars over seeds."""
+    """One panel per sweep, as the paper's Figure 3: top-1 against the swept value (categories such as
+    the bypass in the order swept), error bars over seeds, each point labelled with its model size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    for label, curve in curves.items():
-        if not curve:
-            continue
-        order = sorted(curve, key=lambda point: point[1])
-        sizes = [p[1] for p in order]
-        accuracy = [p[2] for p in order]
-        axis.errorbar(sizes, accuracy, yerr=[p[3] for p in order], marker="o", capsize=3, label=label)
-        for value, size, top1, _ in order:
-            axis.annotate(str(value), (size, top1), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    axis.set_xlabel("model size (MB, 32-bit weights)")
-    axis.set_ylabel("top-1 accuracy (%)")
-    axis.set_title(f"{report['base']} on {Path(report['data']).name}, recipe {report['recipe']}")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    drawn = {label: curve for label, curve in curves.items() if curve} or {"no trial finished yet": []}
+    figure, axes = plt.subplots(1, len(drawn), figsize=(4.2 * len(drawn), 4.2), sharey=True, squeeze=False)
+    for axis, (label, curve) in zip(axes[0], drawn.items()):
+        numeric = all(isinstance(p[0], (int, float)) and not isinstance(p[0], bool) for p in curve)
+        order = sorted(curve, key=lambda point: point[0]) if numeric else curve
+        x = [p[0] for p in order] if numeric else list(range(len(order)))
+        axis.errorbar(x, [p[2] for p in order], yerr=[p[3] for p in order], marker="o", capsize=3)
+        for position, (_, size, top1, _) in zip(x, order):
+            axis.annotate(f"{size:.2f} MB", (position, top1), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if not numeric:
+            axis.set_xticks(x, [str(p[0]) for p in order])
+        axis.set_xlabel(label)
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("top-1 accuracy (%), mean ± std over seeds")
+    figure.suptitle(f"{report['base']} on {Path(report['data']).name}, recipe {report['recipe']} "
+                    "(labels: model size, 32-bit weights)", fontsize=10)
     figure.tight_layout()
     from squeezekit._outputs import staged
 

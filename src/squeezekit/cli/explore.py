@@ -3,16 +3,18 @@ against model size, as the paper's section 5 (Figure 3) and section 6 (bypasses)
 
 Each --sweep varies one SqueezeNetConfig field around the base architecture; fixed values for that
 sweep follow an @. Writes OUT/results.json, OUT/results.md (a table per sweep) and OUT/tradeoff.png
-(accuracy against model size, one line per sweep, error bars with --seeds > 1). Rerunning the same
-command skips finished trials and resumes an interrupted one from its last checkpoint; with
---report-only it trains nothing and reports the trials finished so far.
+(a panel per sweep, as the paper's Figure 3: top-1 against the swept value, each point labelled with
+its model size, error bars with --seeds > 1). Rerunning the same command skips finished trials and
+resumes an interrupted one from its last checkpoint; with --report-only it trains nothing and
+reports the trials finished so far.
 
-Trials are handed out by a KerasTuner oracle, first come first served. On one machine they run in turn. To
-spread them over processes, devices or hosts, start the same command once as the chief (it serves
-the trials and writes the report) and once per worker (each trains the trials it is given), all
-sharing OUT (a network folder), with KerasTuner's environment variables:
+Trials are handed out by a KerasTuner oracle, first come first served. On one machine they run in
+turn. To spread them over processes, devices or hosts, start the same command once as the chief (it
+serves the trials and writes the report) and once per worker (each trains the next trial nobody
+has), all sharing OUT (a network folder), with KerasTuner's environment variables:
   KERASTUNER_TUNER_ID=chief|tuner0|tuner1...  KERASTUNER_ORACLE_IP=<chief host>  KERASTUNER_ORACLE_PORT=8000
-Pin one worker to each device with CUDA_VISIBLE_DEVICES.
+Pin one worker to each device with CUDA_VISIBLE_DEVICES, or let several share one GPU (with JAX, set
+XLA_PYTHON_CLIENT_PREALLOCATE=false so that each takes only the memory it uses).
 
 exit status: 0 done, 1 a trial failed, 2 bad usage (unknown metaparameter, impossible value, a
 configuration that does not fit the input size, a budget too small for one epoch).
