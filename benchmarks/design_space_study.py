@@ -12,8 +12,8 @@ collapse rather than the bypass (docs/reproduction.md, benchmarks/bypass_fix.py)
 The study is `squeezekit explore`'s own: a chief serves the trials over KerasTuner's gRPC on 127.0.0.1
 and each worker trains the next trial nobody has (`squeezekit explore --help`). Several workers share
 one GPU well; on the 2-core CPU machine use one. Rerunning skips finished trials (a trial's key is its
-configuration and seed), so the study can be spread over sittings and machines by copying the trial
-folders (their trial.json is the record) into one OUT. `--report-only` trains nothing.
+configuration and seed), and the trials recorded in the results file are restored into OUT first, so
+the study can be spread over sittings and machines. `--report-only` trains nothing.
 
 Writes OUT/results.md and OUT/tradeoff.png (explore's report), and benchmarks/results/
 design_space_study_{E}ep.{json,md,png}: every finished trial's summary, the tables, and the plot.
@@ -74,6 +74,19 @@ def run_study(data: str, out: Path, sweeps, epochs: int, workers: int) -> None:
     print()
 
 
+def restore_recorded_trials(results: Path, out: Path) -> None:
+    """Trials recorded in benchmarks/results but missing from OUT (another machine or sitting trained
+    them) get their trial.json back, which is all explore needs to count them finished."""
+    if not results.is_file():
+        return
+    for key, summary in json.loads(results.read_text())["trials"].items():
+        record = out / "trials" / key / "trial.json"
+        if not record.exists():
+            record.parent.mkdir(parents=True)
+            record.write_text(json.dumps(summary, indent=1))
+            print(f"restored {key} from {results.name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=12, help="epochs of every trial, the schedule made for that length")
@@ -87,21 +100,25 @@ def main() -> None:
     data = str(Path(os.environ["SQUEEZEKIT_DATA_DIR"]) / "cifar10" / "cifar10-jpeg.zip")
     sweeps = args.sweep or STUDY_SWEEPS
     out = Path(args.out or f"runs/design-space-study-{args.epochs}ep")
+    name = f"design_space_study_{args.epochs}ep" + ("" if sweeps == STUDY_SWEEPS else "_" + "_".join(
+        s.split("=")[0] for s in sweeps))
+    restore_recorded_trials(RESULTS / f"{name}.json", out)
     if not args.report_only:
         run_study(data, out, sweeps, args.epochs, args.workers)
     report = subprocess.run(explore_command(data, out, sweeps, args.epochs, "--report-only"), check=True,
                             capture_output=True, text=True).stdout
     progress = next(line for line in report.splitlines() if "trials finished" in line)  # "N of M trials finished; ..."
-    name = f"design_space_study_{args.epochs}ep" + ("" if sweeps == STUDY_SWEEPS else "_" + "_".join(
-        s.split("=")[0] for s in sweeps))
     trials = json.loads((out / "results.json").read_text())
+    recorded = RESULTS / f"{name}.json"
+    machines = json.loads(recorded.read_text()).get("machines", []) if recorded.is_file() else []
+    machines += [args.machine] if args.machine not in machines and not args.report_only else []
     shutil.copyfile(out / "tradeoff.png", RESULTS / f"{name}.png")
     command = " ".join(["python benchmarks/design_space_study.py", f"--epochs {args.epochs}"]
                        + [f"--sweep '{s}'" for s in args.sweep or ()])
     markdown = (out / "results.md").read_text().replace("# Design-space exploration", "# Design-space study", 1)
-    markdown += (f"\n{progress.split(';')[0]} (the others are not in the tables); trained on {args.machine}.\n\n"
+    markdown += (f"\n{progress.split(';')[0]} (the others are not in the tables); trained on {'; '.join(machines)}.\n\n"
                  f"`SQUEEZEKIT_DATA_DIR=../shared/data {command} --workers N`\n")
-    write_results(name, {"sweeps": list(sweeps), "epochs": args.epochs, "seeds": SEEDS, "machine": args.machine,
+    write_results(name, {"sweeps": list(sweeps), "epochs": args.epochs, "seeds": SEEDS, "machines": machines,
                          "trials": trials}, markdown)
 
 
