@@ -5,8 +5,9 @@ machine (LiteRT and ONNX Runtime, batch 1, one thread, 32x32 input).
     SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/design_space_int8.py [--no-latency] [--explore DIR]
 
 The configurations are `squeezekit explore`'s own plan (`plan_trials`) for the sweeps of
-docs/reproduction.md, on the `cifar` recipe's architecture with 10 classes. Flash, arena and latency
-depend on the architecture, not on the weights' values, so each model is initialised at random (seed 0)
+benchmarks/design_space_study.py (every conv10 linear), on the `cifar` recipe's architecture with 10
+classes. Flash, arena and latency depend on the architecture, not on the weights' values, so each
+model is initialised at random (seed 0)
 and calibrated on 200 real CIFAR-10 test photos; accuracy is the trained study's, joined from an
 `explore` output folder with --explore (mean over its seeds), and left out without it.
 
@@ -32,12 +33,11 @@ import time
 from pathlib import Path
 
 from _results import RESULTS, write_results
+from design_space_study import STUDY_SWEEPS
 from tflm_export import _test_images
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-SWEEPS = ("bypass=none,simple,complex", "pct_3x3=0.01,0.25,0.5,0.75,0.99@squeeze_ratio=0.5",
-          "squeeze_ratio=0.125,0.25,0.5,0.75,1.0")  # docs/reproduction.md's study
 BASE, INPUT_SIZE, CLASSES, THREADS = "squeezenet1_1", 32, 10, 1
 WARMUP, REPEATS = 50, 500
 EXPORTS = Path("runs/design-space-int8")
@@ -45,11 +45,11 @@ ENGINES = {"litert-int8": "model.tflm/model.tflite", "onnxruntime-int8": "model-
 
 
 def plan() -> tuple[list, dict]:
-    """`squeezekit explore`'s trials for SWEEPS (one seed) and, per sweep, its (value, trial key) points."""
+    """`squeezekit explore`'s trials for the study's sweeps (one seed) and, per sweep, its (value, trial key) points."""
     from squeezekit.explore import parse_sweep, plan_trials
     from squeezekit.training.recipes import get_recipe
 
-    return plan_trials(BASE, get_recipe("cifar").arch_overrides, [parse_sweep(s) for s in SWEEPS], 1, INPUT_SIZE)
+    return plan_trials(BASE, get_recipe("cifar").arch_overrides, [parse_sweep(s) for s in STUDY_SWEEPS], 1, INPUT_SIZE)
 
 
 def configuration(overrides: dict):
@@ -175,7 +175,7 @@ def markdown(rows: list[dict], points: dict, latency: bool, cpu: str) -> str:
                                  f"fails ({timing['error'][:60]})")
             if has_top1:
                 top1 = row.get("top1")
-                cells.append(f"{100 * statistics.mean(top1):.2f} % ({len(top1)} seeds)" if top1 else "-")
+                cells.append(f"{100 * statistics.mean(top1):.2f} % ({len(top1)} seed{'s' if len(top1) > 1 else ''})" if top1 else "-")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
