@@ -356,7 +356,8 @@ def _trial_queue_oracle(keras_tuner, keys: list[str], epochs: int, **oracle_argu
 
     KerasTuner's own GridSearchOracle derives a new combination only from a trial that has ended (or
     the first one), so it keeps at most two trials running whatever the number of workers: on one GPU
-    shared by twelve workers, ten sat idle. The trials of a study are independent; a queue is all it needs.
+    shared by twelve workers, eight never got a trial. The trials of a study are independent; a queue
+    is all it needs.
     """
 
     class TrialQueueOracle(keras_tuner.Oracle):
