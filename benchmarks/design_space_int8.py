@@ -7,9 +7,9 @@ machine (LiteRT and ONNX Runtime, batch 1, one thread, 32x32 input).
 The configurations are `squeezekit explore`'s own plan (`plan_trials`) for the sweeps of
 benchmarks/design_space_study.py (every conv10 linear), on the `cifar` recipe's architecture with 10
 classes. Flash, arena and latency depend on the architecture, not on the weights' values, so each
-model is initialised at random (seed 0)
-and calibrated on 200 real CIFAR-10 test photos; accuracy is the trained study's, joined from an
-`explore` output folder with --explore (mean over its seeds), and left out without it.
+model is initialised at random (seed 0) and calibrated on 200 real CIFAR-10 test photos; accuracy is
+the trained study's, joined from an `explore` output folder with --explore (mean over its seeds), and
+left out without it.
 
 Exports are kept in runs/design-space-int8/KEY and reused, so `--no-latency` (while a training run holds
 the cores: arena and flash do not depend on load) can be followed by a run that only times. Each export
@@ -174,8 +174,9 @@ def markdown(rows: list[dict], points: dict, latency: bool, cpu: str) -> str:
                     cells.append(f"{timing['median_ms']:.2f} ms" if "median_ms" in timing else
                                  f"fails ({timing['error'][:60]})")
             if has_top1:
-                top1 = row.get("top1")
-                cells.append(f"{100 * statistics.mean(top1):.2f} % ({len(top1)} seed{'s' if len(top1) > 1 else ''})" if top1 else "-")
+                top1 = row.get("top1") or []
+                seeds = f"{len(top1)} seed" + ("s" if len(top1) > 1 else "")
+                cells.append(f"{100 * statistics.mean(top1):.2f} % ({seeds})" if top1 else "-")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

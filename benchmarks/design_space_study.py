@@ -89,7 +89,7 @@ def restore_recorded_trials(results: Path, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=12, help="epochs of every trial, the schedule made for that length")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs of every trial, with a schedule made for that length (default: 12)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes training at once (default: 1)")
     parser.add_argument("--sweep", action="append", help="study these sweeps instead (as squeezekit explore's)")
     parser.add_argument("--out", default=None, help="explore's folder (default: runs/design-space-study-Eep)")
@@ -102,14 +102,14 @@ def main() -> None:
     out = Path(args.out or f"runs/design-space-study-{args.epochs}ep")
     name = f"design_space_study_{args.epochs}ep" + ("" if sweeps == STUDY_SWEEPS else "_" + "_".join(
         s.split("=")[0] for s in sweeps))
-    restore_recorded_trials(RESULTS / f"{name}.json", out)
+    recorded = RESULTS / f"{name}.json"
+    restore_recorded_trials(recorded, out)
     if not args.report_only:
         run_study(data, out, sweeps, args.epochs, args.workers)
     report = subprocess.run(explore_command(data, out, sweeps, args.epochs, "--report-only"), check=True,
                             capture_output=True, text=True).stdout
     progress = next(line for line in report.splitlines() if "trials finished" in line)  # "N of M trials finished; ..."
     trials = json.loads((out / "results.json").read_text())
-    recorded = RESULTS / f"{name}.json"
     machines = json.loads(recorded.read_text()).get("machines", []) if recorded.is_file() else []
     machines += [args.machine] if args.machine not in machines and not args.report_only else []
     shutil.copyfile(out / "tradeoff.png", RESULTS / f"{name}.png")
