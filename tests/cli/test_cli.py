@@ -64,6 +64,25 @@ def test_summary_does_not_import_keras():
     assert result.returncode == 0, result.stderr
 
 
+def test_a_command_builds_only_its_own_options():
+    """`squeezekit predict` imports no other command's module (summary's pulls in the model description),
+    and the top-level help still names every command."""
+    code = ("import sys; from squeezekit.cli.main import COMMANDS, main\n"
+            "try:\n    main(['predict', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('squeezekit.cli.') "
+            "and m.rsplit('.', 1)[1] in COMMANDS))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "--top-k" in result.stdout and result.stdout.strip().splitlines()[-1] == "['predict']"
+    from squeezekit.cli.main import COMMANDS
+
+    exe = shutil.which("squeezekit", path=os.path.dirname(sys.executable)) or "squeezekit"
+    top = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert top.returncode == 0 and all(name in top.stdout for name in COMMANDS)
+    wrong = subprocess.run([exe, "predikt", "x.jpg"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
+
+
 @pytest.mark.parametrize("argv", [["predict", "--samples", "--threads", "100000"], ["predict", "--samples", "--threads", "0"],
                                   ["bench", "--threads", "5000"]])
 def test_thread_counts_are_bounded(run_cli, argv):

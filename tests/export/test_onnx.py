@@ -72,6 +72,12 @@ def test_int8_qdq_with_float_softmax(photos, tmp_path):
                     and n.input[0] in initializers and len(initializers[n.input[0]].dims) == 4]
     assert len(conv_weights) == 26 and all(numpy_helper.to_array(w).dtype.name == "int8" for w in conv_weights)
 
+    # Each Fire module's Concat reads bytes already on its output's grid, so ONNX Runtime copies them.
+    producers = {output: n for n in nodes for output in n.output}
+    for concat in (n for n in nodes if n.op_type == "Concat"):
+        (after,) = [n for n in nodes if concat.output[0] in n.input]
+        assert {tuple(producers[name].input[1:]) for name in concat.input} == {tuple(after.input[1:])}
+
     # The Softmax stays float: it produces the graph output itself and nothing quantises it.
     (softmax,) = [n for n in nodes if n.op_type == "Softmax"]
     assert [o.name for o in model.graph.output] == list(softmax.output)

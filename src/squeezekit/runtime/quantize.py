@@ -70,7 +70,46 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, output_path: str | os.PathL
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
             reduce_range=weight_bits == 7,
         )
+    model = onnx.load(output_path)
+    share_concat_quantization(model)
+    onnx.save(model, output_path)
     return output_path
+
+
+def share_concat_quantization(model) -> int:
+    """Give every quantised input of a Concat its output's scale and zero point, as TFLite requires.
+
+    ONNX Runtime fuses DequantizeLinear -> Concat -> QuantizeLinear into QLinearConcat, which requantises
+    each input whose parameters differ from the output's through a byte lookup table, and copies those
+    that match. A Fire module's concatenation of its expand outputs cost twice as much with its own
+    calibrated ranges as with the output's (benchmarks/int8_profile.py); the input with the narrower
+    range is stored a little more coarsely. Returns how many Concat inputs changed.
+    """
+    producers = {output: node for node in model.graph.node for output in node.output}
+    consumers: dict = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    changed = 0
+    for concat in (node for node in model.graph.node if node.op_type == "Concat"):
+        after = consumers.get(concat.output[0], [])
+        if len(after) != 1 or after[0].op_type != "QuantizeLinear":
+            continue
+        scale, zero_point = after[0].input[1], after[0].input[2]
+        for name in concat.input:
+            dequantize = producers.get(name)
+            quantize = producers.get(dequantize.input[0]) if dequantize is not None else None
+            if dequantize is None or dequantize.op_type != "DequantizeLinear" or quantize is None \
+                    or quantize.op_type != "QuantizeLinear" or len(consumers[quantize.output[0]]) != 1:
+                continue
+            for node in (quantize, dequantize):
+                node.input[1], node.input[2] = scale, zero_point
+            changed += 1
+    used = {name for node in model.graph.node for name in node.input}
+    unused = [initializer for initializer in model.graph.initializer if initializer.name not in used]
+    for initializer in unused:  # the inputs' own scales and zero points
+        model.graph.initializer.remove(initializer)
+    return changed
 
 
 def openvino_model(onnx_path: str | os.PathLike, output_path: str | os.PathLike,
