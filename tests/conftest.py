@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 
 
+# Absolute from the start: tests that change the working folder (a CLI run in tmp_path) still find it
+# when it was given relative, as in `SQUEEZEKIT_DATA_DIR=../shared/data ./scripts/test`.
+if os.environ.get("SQUEEZEKIT_DATA_DIR"):
+    os.environ["SQUEEZEKIT_DATA_DIR"] = os.path.abspath(os.environ["SQUEEZEKIT_DATA_DIR"])
+
+
 def _data_dir_or_none() -> Path | None:
     value = os.environ.get("SQUEEZEKIT_DATA_DIR")
     if value and Path(value).is_dir():

@@ -96,6 +96,27 @@ def test_preprocess_input_caffe_convention():
         preprocess_input(np.zeros((1, 4, 4, 4)))
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64, np.float32])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("preprocessing", [Preprocessing(), Preprocessing(channel_order="RGB", mean=(125.3, 123.0, 113.9),
+                                                                          scale=1 / 63.0)], ids=["caffe", "cifar"])
+def test_preprocess_input_is_exactly_the_formula(dtype, data_format, preprocessing):
+    """Bit for bit (channels reordered - mean) * scale in float32, whatever the input type and layout,
+    with and without a batch axis."""
+    rng = np.random.default_rng(0)
+    axis = -1 if data_format == "channels_last" else -3
+    for shape in ((4, 9, 7, 3), (9, 7, 3)) if axis == -1 else ((4, 3, 9, 7), (3, 9, 7)):
+        x = rng.uniform(0, 255, shape).astype(dtype)
+        order = [2, 1, 0] if preprocessing.channel_order == "BGR" else [0, 1, 2]
+        mean_shape = [1] * len(shape)
+        mean_shape[axis] = 3
+        expected = ((np.take(x.astype(np.float32), order, axis=axis) - np.float32(preprocessing.mean).reshape(mean_shape))
+                    * np.float32(preprocessing.scale))
+        out = preprocess_input(x, data_format, preprocessing)
+        assert out.dtype == np.float32 and out.flags.c_contiguous
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_decode_predictions_orders_and_labels():
     labels = [("a", "alpha"), ("b", "beta"), ("c", "gamma")]
     decoded = decode_predictions(np.array([[0.1, 0.7, 0.2]]), top=2, labels=labels)

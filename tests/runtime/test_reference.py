@@ -54,6 +54,11 @@ def test_float32_artefact_matches_the_numpy_reference(artefacts, photos):
             best = np.argsort(-row)[:5]
             assert [i for i, _, _ in result.top] == [classifier.metadata.labels[j][0] for j in best]
             np.testing.assert_allclose([p for _, _, p in result.top], row[best], atol=1e-4)
+    # Several batches ran in the session whose threads sleep while decoders share the cores.
+    sharing = classifier.engine.sharing_cores()
+    assert sharing is classifier.engine.sharing_cores() and sharing is not classifier.engine
+    spinning = "session.intra_op.allow_spinning"
+    assert sharing.session.get_session_options().get_session_config_entry(spinning) == "0"
 
 
 def test_v1_0_onnx_graph_matches_the_numpy_reference(photos, tmp_path):

@@ -78,7 +78,7 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
     """
     from squeezekit import __version__
     from squeezekit.registry import get_pretrained
-    from squeezekit.runtime.quantize import int8_weight_bits
+    from squeezekit.runtime.quantize import INT8_FORM, int8_weight_bits
 
     if precision not in ("auto", "float32", "int8"):
         raise ValueError(f"Expected precision 'auto', 'float32' or 'int8'. Received: {precision!r}")
@@ -91,7 +91,7 @@ def pretrained_artefact(name: str, precision: str = "auto") -> Path:
         return fp32
     # The weights' range follows this CPU (see int8_weight_bits), so it is part of the cache key.
     weight_bits = int8_weight_bits()
-    int8, report = cached_file(_artefact_dir() / f"{stem}-int8.onnx", f"int8 ONNX ({weight_bits}-bit weights) of {built_from}",
+    int8, report = cached_file(_artefact_dir() / f"{stem}-int8.onnx", f"int8 ONNX ({weight_bits}-bit weights; {INT8_FORM}) of {built_from}",
                                lambda path: build_int8(entry, fp32, path, weight_bits)[1], what="int8 ONNX model",
                                valid_report=lambda report: isinstance(report.get("passed"), bool))
     if report["passed"]:

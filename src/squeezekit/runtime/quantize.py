@@ -12,6 +12,11 @@ from pathlib import Path
 import numpy as np
 
 
+# What quantize_onnx_int8 writes, in words: part of the fingerprint of cached int8 models, so that a
+# change of form rebuilds them.
+INT8_FORM = "QDQ, per-channel int8 weights, uint8 activations, Concat inputs on their output's grid"
+
+
 @functools.cache
 def int8_weight_bits() -> int:
     """7 where ONNX Runtime's uint8 x int8 kernels on this CPU saturate with full-range int8 weights, else 8.
