@@ -1,6 +1,6 @@
 """Dense int8 at v1.1's native 227x227: every engine in one run, where the time goes, and the limit.
 
-    SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/int8_profile.py [--repeats 200] [--profile-runs 100] [--rounds 7] [--calls 100]
+    SQUEEZEKIT_DATA_DIR=../shared/data python benchmarks/int8_profile.py [--repeats 200] [--profile-runs 100] [--rounds 15] [--calls 50]
 
 1. ``squeezekit bench`` (its Python function) at 227x227, batch 1, 2 threads, each engine in its own
    process: ONNX Runtime float32 / int8, OpenVINO float32 / int8 (NNCF), LiteRT int8, with the Keras
@@ -127,8 +127,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--profile-runs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=50)
     args = parser.parse_args()
     from squeezekit.graph import layer_table
     from squeezekit.registry import get_preset
