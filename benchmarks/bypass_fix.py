@@ -118,6 +118,8 @@ def train(name: str, epochs: int) -> dict:
                "--epochs", str(epochs), "--seed", str(seed), "--bypass", bypass, "--out", str(out), "--json"]
     if linear:
         command.append("--linear-classifier")
+    else:  # the paper's conv10, which the cifar recipe no longer has by default
+        command.append("--classifier-relu")
     resumed = (out / "checkpoints" / "state.json").exists()
     if resumed:  # a trial stopped part way (a sitting's end) continues from its last epoch's checkpoint
         command.append("--resume")

@@ -28,6 +28,29 @@ def test_summary_json_with_overrides(run_cli):
     assert report["size_bytes"]["6"] == pytest.approx(report["parameters"] * 6 / 8)
 
 
+def test_classifier_relu_both_ways_and_the_cifar_recipe_default():
+    """--linear-classifier and --classifier-relu set conv10's ReLU either way over any default, not both."""
+    import argparse
+
+    from squeezekit.cli._arch import add_architecture_arguments, overrides_from_args
+    from squeezekit.training.trainer import TrainSettings, resolve_config, resolve_recipe
+
+    parser = argparse.ArgumentParser()
+    add_architecture_arguments(parser, positional=False)
+    given = {argv: overrides_from_args(parser.parse_args(argv)).get("classifier_relu")
+             for argv in ((), ("--linear-classifier",), ("--classifier-relu",))}
+    assert given == {(): None, ("--linear-classifier",): False, ("--classifier-relu",): True}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--linear-classifier", "--classifier-relu"])
+
+    def conv10_relu(recipe: str, overrides: dict) -> bool:
+        settings = TrainSettings(data="unused", out="unused", recipe=recipe, arch_overrides=overrides)
+        return resolve_config(settings, resolve_recipe(settings)).classifier_relu
+
+    assert conv10_relu("cifar", {}) is False and conv10_relu("cifar", {"classifier_relu": True}) is True
+    assert conv10_relu("paper", {}) is True  # the paper's model keeps the paper's ReLU
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [

@@ -132,7 +132,13 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    assert json.loads((run / "checkpoints" / "state.json").read_text())["epoch"] < 3
+    state_file = run / "checkpoints" / "state.json"
+    state = json.loads(state_file.read_text())
+    assert state["epoch"] < 3 and state["config"]["classifier_relu"] is False  # the recipe's linear conv10
+    # A run started before the recipe made conv10 linear resumes with the ReLU it started with.
+    del state["recipe"]["arch_overrides"]["classifier_relu"]
+    state["config"]["classifier_relu"] = True
+    state_file.write_text(json.dumps(state))
 
     changed = _train(tmp_path, "--data", tiny_cifar, "--out", run, "--resume", "--epochs", "2", "--lr", "0.5")
     assert changed.returncode == 2, changed.stderr[-1500:]
@@ -142,6 +148,7 @@ def test_resume_continues_with_the_runs_own_settings(tiny_cifar, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout.strip().splitlines()[-1])["epochs"] == 3  # not the recipe's 28
     state = json.loads((run / "checkpoints" / "state.json").read_text())
+    assert state["config"]["classifier_relu"] is True
     model = load_checkpoint(run / "checkpoints" / state["checkpoint"])
     steps_per_epoch = -(-72 // 16)
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 3 * steps_per_epoch

@@ -31,9 +31,13 @@ def add_architecture_arguments(parser: argparse.ArgumentParser, *, positional: b
         group.add_argument(option, dest=field, type=kind, default=None, help=text)
     group.add_argument("--batch-norm", action="store_true", default=None,
                        help="batch normalisation after every convolution (not in the paper)")
-    group.add_argument("--linear-classifier", dest="classifier_relu", action="store_false", default=None,
-                       help="conv10 without its ReLU (not in the paper): no class's score can be stuck at 0 "
-                            "(a dead unit), as happens with simple bypass on CIFAR-10 (docs/reproduction.md)")
+    relu = group.add_mutually_exclusive_group()
+    relu.add_argument("--linear-classifier", dest="classifier_relu", action="store_false", default=None,
+                      help="conv10 without its ReLU (not in the paper; the cifar recipe's default): no class's "
+                           "score can be stuck at 0 (a dead unit), as happens with simple bypass on CIFAR-10 "
+                           "(docs/reproduction.md)")
+    relu.add_argument("--classifier-relu", dest="classifier_relu", action="store_true", default=None,
+                      help="conv10 with its ReLU, as in the paper (the presets' default)")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:

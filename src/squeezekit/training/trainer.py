@@ -380,9 +380,11 @@ def train(settings: TrainSettings, log=None) -> dict:
 
     log = log or logger.info
     recipe = resolve_recipe(settings)
-    config = resolve_config(settings, recipe)
+    config = resolve_config(settings, recipe)  # refused before any folder is claimed
     run_dir = Path(settings.out)
     state, recipe = _open_run(settings, recipe, run_dir)
+    if state is not None:  # the architecture defaults of the recipe the run started with (they change)
+        config = resolve_config(settings, recipe)
     keras.utils.set_random_seed(settings.seed)
     train_images, val_images = load_data(settings, recipe, log)
     state = _run_state(state, settings, recipe, config, train_images.class_names, run_dir)
