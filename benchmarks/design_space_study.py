@@ -74,17 +74,56 @@ def run_study(data: str, out: Path, sweeps, epochs: int, workers: int) -> None:
     print()
 
 
-def restore_recorded_trials(results: Path, out: Path) -> None:
-    """Trials recorded in benchmarks/results but missing from OUT (another machine or sitting trained
-    them) get their trial.json back, which is all explore needs to count them finished."""
-    if not results.is_file():
-        return
-    for key, summary in json.loads(results.read_text())["trials"].items():
-        record = out / "trials" / key / "trial.json"
+def restore_recorded_trials(results: Path, out: Path, sweeps) -> None:
+    """Put every trial this study has already trained where explore looks for it, under its current key.
+
+    The trials recorded in benchmarks/results but missing from OUT (another machine or sitting trained
+    them) get their trial.json back, which is all explore needs to count them finished. Trials in OUT
+    under an earlier key are moved to the current one; an unfinished one resumes there. Keys changed
+    when they began to hash the whole architecture, which the cifar recipe's linear conv10 then changed.
+    A trial is matched by the architecture it trained and its seed: its record's "config", else its
+    run's state.json, else (records older than both) its overrides on today's recipe, which is exact
+    here because every sweep of this study names conv10's ReLU itself (classifier_relu=false).
+    """
+    from squeezekit.explore import parse_sweep, plan_trials
+    from squeezekit.registry import get_preset
+    from squeezekit.training.recipes import get_recipe
+
+    recipe = get_recipe("cifar")
+    base = get_preset("squeezenet1_1").replace(**recipe.arch_overrides)
+    planned, _ = plan_trials("squeezenet1_1", recipe.arch_overrides, [parse_sweep(s) for s in sweeps], SEEDS,
+                             recipe.preprocessing.crop)
+    by_identity = {(json.dumps(t.config, sort_keys=True), t.seed): t for t in planned}
+
+    def planned_trial(config: dict | None, overrides: dict, seed: int):
+        config = config or json.loads(json.dumps(base.replace(**overrides).to_dict()))
+        return by_identity.get((json.dumps(config, sort_keys=True), seed))
+
+    recorded = json.loads(results.read_text())["trials"] if results.is_file() else {}
+    for key, summary in recorded.items():
+        trial = planned_trial(summary.get("config"), summary["overrides"], summary["seed"])
+        record = out / "trials" / (trial.key if trial else key) / "trial.json"
         if not record.exists():
             record.parent.mkdir(parents=True)
+            summary = {**summary, **({"overrides": trial.overrides, "config": trial.config} if trial else {})}
             record.write_text(json.dumps(summary, indent=1))
-            print(f"restored {key} from {results.name}")
+            print(f"restored {record.parent.name} from {results.name}")
+    keys = {t.key for t in planned}
+    for folder in sorted(p for p in (out / "trials").glob("*") if p.is_dir() and p.name not in keys):
+        if (folder / "trial.json").is_file():
+            summary = json.loads((folder / "trial.json").read_text())
+            trial = planned_trial(summary.get("config"), summary["overrides"], summary["seed"])
+        elif (folder / "checkpoints" / "state.json").is_file():
+            state = json.loads((folder / "checkpoints" / "state.json").read_text())
+            trial = planned_trial(state["config"], {}, state["seed"])
+        else:
+            continue
+        if trial is not None and not (out / "trials" / trial.key).exists():
+            folder.rename(out / "trials" / trial.key)
+            if (out / "trials" / trial.key / "trial.json").is_file():
+                record = out / "trials" / trial.key / "trial.json"
+                record.write_text(json.dumps({**summary, "overrides": trial.overrides, "config": trial.config}, indent=1))
+            print(f"moved {folder.name} to {trial.key}")
 
 
 def main() -> None:
@@ -103,7 +142,7 @@ def main() -> None:
     name = f"design_space_study_{args.epochs}ep" + ("" if sweeps == STUDY_SWEEPS else "_" + "_".join(
         s.split("=")[0] for s in sweeps))
     recorded = RESULTS / f"{name}.json"
-    restore_recorded_trials(recorded, out)
+    restore_recorded_trials(recorded, out, sweeps)
     if not args.report_only:
         run_study(data, out, sweeps, args.epochs, args.workers)
     report = subprocess.run(explore_command(data, out, sweeps, args.epochs, "--report-only"), check=True,

@@ -7,7 +7,11 @@ values for that sweep follow an ``@``: ``pct_3x3=0.01,0.5,0.99@squeeze_ratio=0.5
 sweep at SR 0.5). Several sweeps run together; a configuration that two sweeps share is trained once.
 
 Every trial is an ordinary ``squeezekit train`` run in ``OUT/trials/<key>/``; a trial with a
-``trial.json`` is finished and skipped, an interrupted one resumes from its last checkpoint.
+``trial.json`` is finished and skipped, an interrupted one resumes from its last checkpoint. A key
+reads as the overrides that make the trial differ from the recipe's base and ends in a hash of the
+architecture it trains, whole, and its seed: when a recipe's own architecture changes (the ``cifar``
+recipe's conv10 became linear), its trials get new keys and are trained again rather than mixed with
+trials of the old architecture.
 
 Trials are handed out by KerasTuner (an oracle that queues the trial keys) rather than by a
 scheduler of our own. Why KerasTuner: it is Keras' own tuner, a pure-Python install beside Keras, and
@@ -56,10 +60,11 @@ class Sweep:
 class Trial:
     overrides: dict  # architecture overrides on top of the recipe's
     seed: int
+    config: dict  # the whole architecture it trains (SqueezeNetConfig.to_dict()): what the key's hash names
 
     @property
     def key(self) -> str:
-        text = json.dumps({"overrides": self.overrides, "seed": self.seed}, sort_keys=True)
+        text = json.dumps({"config": self.config, "seed": self.seed}, sort_keys=True)
         readable = "-".join(f"{k}={v}" for k, v in sorted(self.overrides.items())) or "base"
         return f"{readable}-seed{self.seed}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
@@ -128,16 +133,12 @@ def plan_trials(base: str, recipe_overrides: dict, sweeps: list[Sweep], seeds: i
             # Only what differs from the base names the trial, so that one configuration reached by
             # two sweeps (pct_3x3=0.5 at SR 0.5 and SR=0.5 at the base's 50 % 3x3) is trained once.
             overrides = {name: v for name, v in overrides.items() if getattr(base_config, name) != v}
+            architecture = json.loads(json.dumps(config.to_dict()))  # JSON's types: tuples become lists
             for seed in range(seeds):
-                trial = Trial(overrides, seed)
+                trial = Trial(overrides, seed, architecture)
                 trials.setdefault(trial.key, trial)
                 points.setdefault(sweep.label, []).append((value, trial.key))
     return list(trials.values()), points
-
-
-def _trial_config(base: str, recipe_overrides: dict, trial: Trial) -> SqueezeNetConfig:
-    """The architecture a trial trains: the base preset, the recipe's overrides, then the trial's."""
-    return get_preset(base).replace(**{**recipe_overrides, **trial.overrides})
 
 
 def _model_figures(config: SqueezeNetConfig, classes: int, input_size: int) -> dict:
@@ -279,9 +280,9 @@ def run_exploration(
         metrics = train(TrainSettings(data=data, out=str(run_dir), arch=base, recipe=recipe, val=val,
                                       epochs=trial_epochs, seed=trial.seed, resume=resume,
                                       arch_overrides=trial.overrides, verbose=2), log=log)
-        config = _trial_config(base, recipe_spec.arch_overrides, trial)
+        config = SqueezeNetConfig.from_dict(trial.config)
         summary = {
-            "overrides": trial.overrides, "seed": trial.seed, "epochs": trial_epochs,
+            "overrides": trial.overrides, "config": trial.config, "seed": trial.seed, "epochs": trial_epochs,
             "top1": metrics["top1"], "top5": metrics.get("top5"),
             "train_seconds": metrics.get("wall_seconds_training", time.perf_counter() - start),
             "images_per_second": metrics.get("images_per_second"),
@@ -397,7 +398,7 @@ def _estimate_epoch_seconds(data, base, recipe, val, trial: Trial, out: Path) ->
     spec = get_recipe(recipe)
     files = scan(data, "train" if "train" in splits_of(data) else None)
     size = spec.preprocessing.crop
-    config = _trial_config(base, spec.arch_overrides, trial)
+    config = SqueezeNetConfig.from_dict(trial.config)
     model = SqueezeNet(config, input_shape=(size, size, 3), classes=len(files.class_names))
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy",
                   jit_compile=_jit_compile("auto"))

@@ -51,6 +51,25 @@ def test_a_configuration_two_sweeps_share_is_one_trial():
     assert all(key.startswith("base-seed") for key in keys["bypass"][:2])
 
 
+def test_a_trial_key_names_the_whole_architecture():
+    """The same sweep on a recipe whose own architecture differs (conv10 linear or not) gives trials
+    that read the same but have other keys, so a study folder never mixes the two; the key is the
+    architecture and seed, not the order or spelling of the overrides."""
+    from squeezekit.config import SqueezeNetConfig
+    from squeezekit.explore import parse_sweep, plan_trials
+
+    sweep = [parse_sweep("squeeze_ratio=0.25")]
+    (relu,), _ = plan_trials("squeezenet1_1", {}, sweep, seeds=1, input_size=224)
+    (linear,), _ = plan_trials("squeezenet1_1", {"classifier_relu": False}, sweep, seeds=1, input_size=224)
+    assert relu.key.rsplit("-", 1)[0] == linear.key.rsplit("-", 1)[0] == "squeeze_ratio=0.25-seed0"
+    assert relu.key != linear.key
+    assert SqueezeNetConfig.from_dict(linear.config).classifier_relu is False
+    assert SqueezeNetConfig.from_dict(linear.config).squeeze_ratio == 0.25
+    (pinned,), _ = plan_trials("squeezenet1_1", {}, [parse_sweep("squeeze_ratio=0.25@classifier_relu=false")],
+                               seeds=1, input_size=224)
+    assert pinned.key.endswith(linear.key.rsplit("-", 1)[1]) and pinned.key != linear.key  # same hash
+
+
 @pytest.mark.parametrize(
     "sweep, fragment",
     [
