@@ -38,14 +38,16 @@ def int8_weight_bits() -> int:
 
 
 def quantize_onnx_int8(fp32_path: str | os.PathLike, output_path: str | os.PathLike, calibration: np.ndarray,
-                       weight_bits: int) -> Path:
+                       weight_bits: int, *, share_concat: bool = True) -> Path:
     """QDQ int8 model: per-channel int8 weights, uint8 activations calibrated (min/max) on ``calibration``.
 
     ``calibration`` is a batch of preprocessed NHWC images. Unsigned activations suit a network whose
     activations are ReLU outputs; ONNX Runtime's x86 kernels also run u8 activations x s8 weights fastest.
     The final Softmax stays in float: quantised, probabilities would come in steps of 1/255.
     ``weight_bits`` 7 keeps the weights in [-64, 63] (ONNX Runtime's ``reduce_range``); callers pass
-    ``int8_weight_bits()`` and record it in the model's metadata.
+    ``int8_weight_bits()`` and record it in the model's metadata. ``share_concat=False`` keeps each
+    Concat input's own calibrated range (ONNX Runtime's default; for comparison, see
+    :func:`share_concat_quantization`).
     """
     if weight_bits not in (7, 8):
         raise ValueError(f"Expected weight_bits 7 or 8. Received: {weight_bits!r}")
@@ -75,9 +77,10 @@ def quantize_onnx_int8(fp32_path: str | os.PathLike, output_path: str | os.PathL
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
             reduce_range=weight_bits == 7,
         )
-    model = onnx.load(output_path)
-    share_concat_quantization(model)
-    onnx.save(model, output_path)
+    if share_concat:
+        model = onnx.load(output_path)
+        share_concat_quantization(model)
+        onnx.save(model, output_path)
     return output_path
 
 
@@ -87,7 +90,7 @@ def share_concat_quantization(model) -> int:
     ONNX Runtime fuses DequantizeLinear -> Concat -> QuantizeLinear into QLinearConcat, which requantises
     each input whose parameters differ from the output's through a byte lookup table, and copies those
     that match. A Fire module's concatenation of its expand outputs cost twice as much with its own
-    calibrated ranges as with the output's (benchmarks/int8_profile.py); the input with the narrower
+    calibrated ranges as with the output's (benchmarks/int8_concat.py); the input with the narrower
     range is stored a little more coarsely. Returns how many Concat inputs changed.
     """
     producers = {output: node for node in model.graph.node for output in node.output}
