@@ -133,8 +133,8 @@ def main() -> None:
     parser.add_argument("--sweep", action="append", help="study these sweeps instead (as squeezekit explore's)")
     parser.add_argument("--out", default=None, help="explore's folder (default: runs/design-space-study-Eep)")
     parser.add_argument("--report-only", action="store_true", help="train nothing; tabulate the finished trials")
-    parser.add_argument("--machine", default=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                        help="where the trials ran, for the results (default: this machine)")
+    parser.add_argument("--machine", help="where the trials ran, for the results (default: this machine; with "
+                                          "--report-only, given for trials trained by squeezekit explore itself)")
     args = parser.parse_args()
     data = str(Path(os.environ["SQUEEZEKIT_DATA_DIR"]) / "cifar10" / "cifar10-jpeg.zip")
     sweeps = args.sweep or STUDY_SWEEPS
@@ -150,7 +150,8 @@ def main() -> None:
     progress = next(line for line in report.splitlines() if "trials finished" in line)  # "N of M trials finished; ..."
     trials = json.loads((out / "results.json").read_text())
     machines = json.loads(recorded.read_text()).get("machines", []) if recorded.is_file() else []
-    machines += [args.machine] if args.machine not in machines and not args.report_only else []
+    machine = args.machine or f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    machines += [machine] if machine not in machines and (args.machine or not args.report_only) else []
     shutil.copyfile(out / "tradeoff.png", RESULTS / f"{name}.png")
     command = " ".join(["python benchmarks/design_space_study.py", f"--epochs {args.epochs}"]
                        + [f"--sweep '{s}'" for s in args.sweep or ()])
