@@ -217,7 +217,7 @@ def test_trial_record(tmp_path_factory, document):
     from squeezekit.explore import TRIAL_FILE, Trial, _finished_summary, _trial_dir
 
     out = tmp_path_factory.mktemp("study")
-    trial = Trial(overrides={"squeeze_ratio": 0.25}, seed=0)
+    trial = Trial(overrides={"squeeze_ratio": 0.25}, seed=0, config=SMALL.replace(squeeze_ratio=0.25).to_dict())
     folder = _trial_dir(out, trial)
     folder.mkdir(parents=True)
     (folder / TRIAL_FILE).write_text(json.dumps(document))
