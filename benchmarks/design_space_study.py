@@ -110,20 +110,21 @@ def restore_recorded_trials(results: Path, out: Path, sweeps) -> None:
             print(f"restored {record.parent.name} from {results.name}")
     keys = {t.key for t in planned}
     for folder in sorted(p for p in (out / "trials").glob("*") if p.is_dir() and p.name not in keys):
-        if (folder / "trial.json").is_file():
-            summary = json.loads((folder / "trial.json").read_text())
+        record, state = folder / "trial.json", folder / "checkpoints" / "state.json"
+        if record.is_file():  # finished
+            summary = json.loads(record.read_text())
             trial = planned_trial(summary.get("config"), summary["overrides"], summary["seed"])
-        elif (folder / "checkpoints" / "state.json").is_file():
-            state = json.loads((folder / "checkpoints" / "state.json").read_text())
-            trial = planned_trial(state["config"], {}, state["seed"])
+        elif state.is_file():  # interrupted: it resumes under its new key
+            summary, values = None, json.loads(state.read_text())
+            trial = planned_trial(values["config"], {}, values["seed"])
         else:
             continue
-        if trial is not None and not (out / "trials" / trial.key).exists():
-            folder.rename(out / "trials" / trial.key)
-            if (out / "trials" / trial.key / "trial.json").is_file():
-                record = out / "trials" / trial.key / "trial.json"
-                record.write_text(json.dumps({**summary, "overrides": trial.overrides, "config": trial.config}, indent=1))
-            print(f"moved {folder.name} to {trial.key}")
+        if trial is None or (out / "trials" / trial.key).exists():
+            continue
+        if summary is not None:
+            record.write_text(json.dumps({**summary, "overrides": trial.overrides, "config": trial.config}, indent=1))
+        folder.rename(out / "trials" / trial.key)
+        print(f"moved {folder.name} to {trial.key}")
 
 
 def main() -> None:

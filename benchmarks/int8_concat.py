@@ -14,14 +14,12 @@ top-1 on sample-1000. Writes benchmarks/results/int8_concat.{json,md}. Run it on
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from _results import write_results
-
-THREADS = 2
+from int8_profile import THREADS, interleaved_latency
 
 
 def main() -> None:
@@ -56,21 +54,11 @@ def main() -> None:
     labels = np.array(found.labels)
     outputs = {name: predict_in_batches(engine, images) for name, engine in engines.items()}
 
-    image = images[:1]
-    times = {name: [] for name in engines}
-    for engine in engines.values():
-        for _ in range(20):
-            engine(image)
-    for _ in range(args.rounds):
-        for name, engine in engines.items():
-            for _ in range(args.calls):
-                start = time.perf_counter()
-                engine(image)
-                times[name].append(time.perf_counter() - start)
-    fp32_ms = 1e3 * float(np.median(times["float32"]))
+    latency = interleaved_latency(engines, images[:1], args.rounds, args.calls)
+    fp32_ms = latency["float32"]["median_ms"]
     rows = {}
     for name in engines:
-        ms = 1e3 * float(np.median(times[name]))
+        ms = latency[name]["median_ms"]
         rows[name] = {"median_ms": ms, "over_fp32": ms / fp32_ms, "size_bytes": Path(paths[name]).stat().st_size,
                       "agreement_with_fp32": float((outputs[name].argmax(1) == outputs["float32"].argmax(1)).mean()),
                       "top1": float((outputs[name].argmax(1) == labels).mean())}

@@ -104,11 +104,8 @@ def openvino_profile(path: str, image: np.ndarray, runs: int) -> dict:
                           for (n, op, kernel), us in nodes.most_common(8)]}
 
 
-def interleaved_latency(paths: dict[str, str], image: np.ndarray, rounds: int, calls: int) -> dict[str, dict]:
+def interleaved_latency(engines: dict, image: np.ndarray, rounds: int, calls: int) -> dict[str, dict]:
     """Median batch-1 latency of every engine, the engines timed in turn ``rounds`` times (see 2b above)."""
-    from squeezekit.runtime.engines import open_engine
-
-    engines = {name: open_engine(path, THREADS) for name, path in paths.items()}
     times = {name: [] for name in engines}
     for engine in engines.values():  # warm-up: first-call allocations, JIT kernels
         for _ in range(20):
@@ -154,8 +151,10 @@ def main() -> None:
         if engine in rows:
             profiles[engine] = openvino_profile(rows[engine]["path"], image, args.profile_runs)
 
-    interleaved = interleaved_latency({engine: row["path"] for engine, row in rows.items() if engine != "keras-graph"},
-                                      image, args.rounds, args.calls)
+    from squeezekit.runtime.engines import open_engine
+
+    interleaved = interleaved_latency({engine: open_engine(row["path"], THREADS) for engine, row in rows.items()
+                                       if engine != "keras-graph"}, image, args.rounds, args.calls)
     fp32 = interleaved["onnxruntime-fp32"]["median_ms"]
     lines = [f"SqueezeNet v1.1 at {INPUT_SIZE}x{INPUT_SIZE}, batch 1, {THREADS} threads. Latency: the engines in one "
              f"process, timed in turn, {args.rounds} rounds of {args.calls} calls, median (p10-p90); beside it the "

@@ -85,8 +85,9 @@ class OnnxEngine:
 
         ONNX Runtime's threads spin between operators and after a run; a decoder thread then waits
         for a core that does no work. On 2 cores, classifying 1000 photos went from 316 to 338
-        images/s; at batch 1 with nothing else running, spinning is 0.6 ms (30 %) faster, so it stays
-        the default (benchmarks/predict_folder.py).
+        images/s with the int8 v1.1 (one run, by hand; benchmarks/predict_folder.py measures the
+        whole pipeline); at batch 1 with nothing else running, spinning was 0.6 ms (30 %) faster, so
+        it stays the default.
         """
         if self._sleeping is None:
             self._sleeping = OnnxEngine(self._path, self.threads, spinning=False)
